@@ -116,7 +116,7 @@ def check_messages(messages: Any) -> np.ndarray:
     bad = ~np.isfinite(s) | (s < 0.0) | (s > 1.0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise EngagementError(f"message value {s[i]!r} (position {i}) is not a number in [0, 1]")
+        raise EngagementError(f"message value {float(s[i])!r} (position {i}) is not a number in [0, 1]")
     return s
 
 

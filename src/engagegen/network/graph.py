@@ -46,7 +46,7 @@ def validate_opinions(opinions: Any, n: int | None = None, where: str = "opinion
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise NetworkError(
-            f"{where}: opinion of user {i} is {x[i]!r}; opinions must be finite numbers in [0, 1] "
+            f"{where}: opinion of user {i} is {float(x[i])!r}; opinions must be finite numbers in [0, 1] "
             f"({int(bad.sum())} bad value(s) in all)"
         )
     return x
