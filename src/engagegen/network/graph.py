@@ -151,6 +151,10 @@ class SocialNetwork:
                 return f"{where}, line {int(position[i])}"
             return f"{where}[{int(position[i])}]"
 
+        def shown(i: int) -> str:  # an edge as the caller wrote it: original ids when given
+            u, v = (e[i] if node_ids is None else np.asarray(node_ids)[e[i]]).tolist()
+            return f"({u}, {v})"
+
         out_of_range = (e < 0) | (e >= n)
         if out_of_range.any():
             i = int(np.flatnonzero(out_of_range.any(axis=1))[0])
@@ -162,7 +166,7 @@ class SocialNetwork:
         if loops.any():
             i = int(np.flatnonzero(loops)[0])
             warnings.warn(
-                f"{at(i)}: dropped {int(loops.sum())} self-loop(s), first ({e[i, 0]}, {e[i, 1]})",
+                f"{at(i)}: dropped {int(loops.sum())} self-loop(s), first {shown(i)}",
                 NetworkWarning,
                 stacklevel=2,
             )
@@ -175,7 +179,7 @@ class SocialNetwork:
         if dup.any():
             i = int(order[np.flatnonzero(dup)[0]])
             warnings.warn(
-                f"{at(i)}: dropped {int(dup.sum())} duplicate edge(s), first ({e[i, 0]}, {e[i, 1]})",
+                f"{at(i)}: dropped {int(dup.sum())} duplicate edge(s), first {shown(i)}",
                 NetworkWarning,
                 stacklevel=2,
             )
