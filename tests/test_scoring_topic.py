@@ -1,0 +1,102 @@
+"""Topic alignment and the shared MiniLM embedder (loads the real bundled model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engagegen.scoring import Embedder, ScoringError, ScoringWarning, TopicAlignment
+
+pytestmark = pytest.mark.slow
+DATA = Path(__file__).parent / "data"
+
+
+def read_topic_set() -> tuple[list[str], np.ndarray]:
+    rows = [line.split("\t", 1) for line in (DATA / "scoring_topic_cats.tsv").read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+    return [text for _, text in rows], np.array([label == "on" for label, _ in rows])
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    pos, neg = scores[labels], scores[~labels]
+    return float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg)))
+
+
+def test_on_topic_posts_separate_from_off_topic_ones():
+    texts, on = read_topic_set()
+    assert on.sum() >= 20 and (~on).sum() >= 20
+    similarity = TopicAlignment("cats").details(texts).similarity
+    auc = roc_auc(on, similarity)
+    lowest_on, highest_off = similarity[on].min(), similarity[~on].max()
+    print(f"\ntopic 'cats': ROC-AUC {auc:.3f}; on-topic cosine {similarity[on].mean():.3f} mean, {lowest_on:.3f} min; "
+          f"off-topic {similarity[~on].mean():.3f} mean, {highest_off:.3f} max; any threshold in "
+          f"({highest_off:.3f}, {lowest_on:.3f}) separates them")
+    assert auc >= 0.95
+    assert lowest_on > highest_off
+
+
+def test_score_is_floored_cosine_and_keywords_add_once():
+    plain = TopicAlignment("cats")
+    with_kw = TopicAlignment("cats", keywords=["cat", "kitten"], keyword_bonus=0.1)
+    texts = ["My cat naps all day.", "My cat cat cat cat naps.", "Interest rates rose again.", "Two kittens!"]
+    d = with_kw.details(texts)
+    assert d.keyword.tolist() == [True, True, False, True]  # plural forms match
+    np.testing.assert_allclose(d.score, np.minimum(np.clip(d.similarity, 0, 1) + 0.1 * d.keyword, 1))
+    np.testing.assert_allclose(plain.score(texts), np.clip(d.similarity, 0, 1), atol=1e-6)
+    # stuffing the keyword earns the bonus once, no more
+    assert d.score[1] - np.clip(d.similarity[1], 0, 1) == pytest.approx(0.1)
+
+
+def test_required_keywords():
+    scorer = TopicAlignment("cats", keywords=["cat"], keyword_mode="require")
+    result = scorer.evaluate(["Felines are lovely companions.", "My cat is lovely."])
+    assert result.values[0] == 0.0 and result.reasons[0] == "no keyword"
+    assert result.values[1] > 0.3
+
+
+def test_empty_text_and_bad_configuration():
+    result = TopicAlignment("cats").evaluate(["", "cats"])
+    assert result.values[0] == 0.0 and result.reasons[0] == "empty text"
+    with pytest.raises(ScoringError, match="topic"):
+        TopicAlignment(" ")
+    with pytest.raises(ScoringError, match="keyword_mode"):
+        TopicAlignment("cats", keywords=["cat"], keyword_mode="maybe")
+    with pytest.raises(ScoringError, match="list of words"):
+        TopicAlignment("cats", keywords="cat")
+
+
+def test_embedder_is_shared_cached_and_normalised():
+    shared = Embedder.shared()
+    assert TopicAlignment("cats").embedder is shared
+    assert Embedder.shared() is shared is Embedder.shared(precision=shared.precision)  # "auto" resolved
+    texts = ["A cat on a mat.", "A dog in a fog.", "A cat on a mat."]
+    vectors = shared.encode(texts)
+    assert vectors.shape == (3, shared.dimension) == (3, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(vectors[0], vectors[2])
+    np.testing.assert_array_equal(shared.encode(["A dog in a fog."])[0], vectors[1])  # from the cache
+
+
+def test_bfloat16_embeddings_match_float32():
+    texts = ["My cat sleeps all day in the sun.", "The central bank raised rates.", "Cats! 😻"]
+    fast = Embedder(precision="bfloat16", cache_size=0).encode(texts)
+    exact = Embedder(precision="float32", cache_size=0).encode(texts)
+    cosine = (fast * exact).sum(axis=1)
+    assert cosine.min() > 0.999
+
+
+def test_text_over_the_token_limit_warns():
+    with pytest.warns(ScoringWarning, match="256-token limit"):
+        Embedder.shared().encode(["cats " * 400])
+
+
+def test_embedder_errors():
+    with pytest.raises(ScoringError, match="precision"):
+        Embedder(precision="int4")
+    with pytest.raises(ScoringError, match="no such folder"):
+        Embedder("/no/such/model").encode(["x"])
+    with pytest.raises(TypeError, match="position 1"):
+        Embedder.shared().encode(["ok", None])
