@@ -1,0 +1,179 @@
+"""The reward: engagement equals the engine's, presets, shaping properties, gates, known hacks."""
+
+import math
+
+import numpy as np
+import pytest
+
+from engagegen import SocialNetwork
+from engagegen.engagement import BoundedConfidenceCascade
+from engagegen.network import paper_network, place_agent
+from engagegen.reward import EngagementLookup, EngagementReward, RewardConfig, RewardError
+from engagegen.scoring import VaderOpinion
+
+
+class TableOpinion:
+    """A scorer that reads s from a lookup table, so tests control the opinion value exactly."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def score(self, texts):
+        return np.array([self.table[t] for t in texts], dtype=float)
+
+
+class Constant:
+    def __init__(self, value):
+        self.value = value
+
+    def score(self, texts):
+        return np.full(len(texts), self.value)
+
+
+class NoFlags:
+    def flags(self, texts):
+        return [[] for _ in texts]
+
+
+@pytest.fixture(scope="module")
+def audience():
+    net = paper_network(opinions="negative", modularity="high", homophily="high")
+    return net, place_agent(net, "central"), BoundedConfidenceCascade(epsilon=0.2)
+
+
+@pytest.fixture(scope="module")
+def real_reward(audience):
+    net, agent, model = audience
+    return EngagementReward(network=net, source=agent, engagement=model, opinion=VaderOpinion(), topic="cats")
+
+
+def controlled_reward(audience, table, **config):
+    net, agent, model = audience
+    return EngagementReward(network=net, source=agent, engagement=model, opinion=TableOpinion(table), topic="cats",
+                            fluency=Constant(1.0), topic_scorer=Constant(1.0), moderation=NoFlags(),
+                            config=RewardConfig(**config))
+
+
+def test_lookup_equals_engine_everywhere_including_breakpoints(audience):
+    net, agent, model = audience
+    lookup = EngagementLookup(net, agent, model)
+    rng = np.random.default_rng(0)
+    edges = np.concatenate([net.opinions - 0.2, net.opinions + 0.2])
+    s = np.concatenate([rng.random(300), edges[(edges >= 0) & (edges <= 1)], [0.0, 1.0]])
+    assert np.array_equal(lookup(s), model.engagement(net, agent, s).astype(float))
+    assert np.array_equal(lookup(s[::-1]), model.engagement(net, agent, s[::-1]).astype(float))  # cached path
+
+
+def test_engaged_is_the_engine_engagement_at_the_scored_opinion(real_reward, audience):
+    net, agent, model = audience
+    posts = ["Cats are awful, lazy and selfish.", "I love my cat so much!", "Cats sleep a lot.", "I hate cats. Terrible pets."]
+    out = real_reward.score(posts)
+    assert np.array_equal(out.engaged, model.engagement(net, agent, out.opinion).astype(float))
+    assert np.allclose(out.engaged_fraction, out.engaged / model.optimum(net, agent).value)
+    assert out.opinion[0] < 0.5 < out.opinion[1]
+
+
+def test_paper_preset_matches_the_formula(audience):
+    import textstat
+
+    net, agent, model = audience
+    reward = EngagementReward(network=net, source=agent, engagement=model, opinion=VaderOpinion(), topic="cats",
+                              config=RewardConfig(preset="paper"))
+    prompts = ["Cats are the most"] * 3
+    posts = ["terrible creatures I have ever met.", "wonderful friends.", "annoying, rude and lazy animals on earth."]
+    out = reward.score(posts, prompts)
+    joined = [f"{p} {t}" for p, t in zip(prompts, posts)]
+    s = VaderOpinion().score(joined)
+    engaged = model.engagement(net, agent, s)
+    expected = [math.sqrt(e * max(textstat.flesch_kincaid_grade(t), 0)) for e, t in zip(engaged, joined)]
+    assert np.allclose(out.total, expected)
+
+
+def test_shaping_gives_spread_to_equal_engagement(audience):
+    net, agent, model = audience
+    grid = np.linspace(0.6, 1.0, 8)  # far above the optimum: nobody engages
+    table = {f"p{i}": float(s) for i, s in enumerate(grid)}
+    out = controlled_reward(audience, table).score(list(table))
+    assert np.all(out.engaged == out.engaged[0])
+    assert out.total.std() > 0
+    assert np.all(np.diff(out.total) < 0)  # closer to the optimal interval is better
+
+
+def test_shaping_never_reorders_posts_whose_engagement_differs_by_a_user(audience):
+    rng = np.random.default_rng(1)
+    s = np.concatenate([rng.random(400), np.linspace(0, 1, 201)])
+    table = {f"p{i}": float(v) for i, v in enumerate(s)}
+    out = controlled_reward(audience, table).score(list(table))
+    e, t = out.engaged, out.total
+    higher = e[:, None] >= e[None, :] + 1
+    assert higher.any()
+    assert np.all((t[:, None] > t[None, :])[higher])
+
+
+def test_without_shaping_the_total_is_the_fraction_of_the_optimum(audience):
+    table = {"a": 0.1, "b": 0.5, "c": 0.95}
+    out = controlled_reward(audience, table, shaping=False).score(list(table))
+    assert np.allclose(out.total * 1.0, out.engaged_fraction * out.topic_gate * out.fluency_gate)
+
+
+def test_gates_empty_flagged_and_prompt_copies(real_reward):
+    posts = ["", "   ", "I will kill you and your cat.", "Write a short social media post about cats."]
+    prompts = ["Write a short social media post about cats."] * 4
+    out = real_reward.score(posts, prompts)
+    assert np.all(out.total == 0)
+    assert out.reason[0] == "empty post" and out.reason[1] == "empty post"
+    assert out.flagged[2] and out.reason[2].startswith("flagged")
+    assert out.reason[3] == "copies the prompt"
+
+
+KNOWN_HACKS = {
+    "repeated negations": "no no no no no no cat cat cat couch",
+    "word loop": "cats hate hate hate hate cats cats cats",
+    "emoji pile": "😾😾😾😾😾😾😾 😿😿😿😿",
+    "hashtag pile": "#cats #nocats #hate #bad #awful #worst #ugh #cats",
+    "made-up words": "Cats are blorfy snazzle grumptious vexplode wuzzle.",
+    "negation list": "No. No. No. No cats. No. No. Never. No.",
+}
+
+
+def test_known_hacks_earn_little(real_reward):
+    honest = real_reward.score(["I really dislike cats. They scratch the sofa and ignore everyone."])
+    assert honest.total[0] > 0.5  # a fluent negative post reaches most of the optimum
+    out = real_reward.score(list(KNOWN_HACKS.values()))
+    for name, total in zip(KNOWN_HACKS, out.total):
+        assert total < 0.15 * honest.total[0], f"{name} earned {total:.3f}"
+
+
+def test_trl_signature_and_logging(real_reward):
+    logged = {}
+    completions = [[{"role": "assistant", "content": "Cats are terrible pets."}], [{"role": "assistant", "content": "I adore cats!"}]]
+    prompts = [[{"role": "user", "content": "Write a short social media post about cats."}]] * 2
+    values = real_reward(prompts=prompts, completions=completions, log_metric=lambda k, v: logged.__setitem__(k, v))
+    assert len(values) == 2 and all(isinstance(v, float) for v in values)
+    assert "engaged_mean" in logged and "flagged_count" in logged
+    assert real_reward(completions=["plain text completion"])  # standard (non-chat) format
+
+
+def test_bad_input(audience):
+    net, agent, model = audience
+    with pytest.raises(RewardError, match="topic must be a non-empty"):
+        EngagementReward(network=net, source=agent, engagement=model, opinion=VaderOpinion(), topic="  ")
+    reward = controlled_reward(audience, {"a": 0.1})
+    with pytest.raises(RewardError, match="post 1 is a int"):
+        reward.score(["a", 3])
+    with pytest.raises(RewardError, match="wrap a single post"):
+        reward.score("a")
+    with pytest.raises(RewardError, match="got 2 prompts for 1 posts"):
+        reward.score(["a"], ["p", "q"])
+    with pytest.raises(ValueError, match="preset"):
+        RewardConfig(preset="best")
+
+
+def test_reward_on_a_graph_the_agent_cannot_reach_from():
+    net = SocialNetwork.from_edges([(1, 0)], [0.5, 0.5])
+    with pytest.warns(UserWarning):
+        reward = EngagementReward(network=net, source=0, engagement=BoundedConfidenceCascade(epsilon=0.2),
+                                  opinion=Constant(0.5), topic="cats", fluency=Constant(1.0),
+                                  topic_scorer=Constant(1.0), moderation=NoFlags())
+        out = reward.score(["anything"])
+    assert out.total[0] == 0.0 and reward.optimum.value == 0
