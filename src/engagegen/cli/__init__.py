@@ -1,5 +1,16 @@
-"""The ``engagegen`` command line: a thin layer over the library."""
+"""The ``engagegen`` command line: a thin layer over the library.
 
+Each command group lives in its own module and registers itself on the root app when imported.
+"""
+
+from engagegen.cli import (  # noqa: F401  (registration)
+    engine_cmd,
+    generate_cmd,
+    network_cmd,
+    score_cmd,
+    scorer_cmd,
+    train_cmd,
+)
 from engagegen.cli.app import app, main
 
 __all__ = ["app", "main"]

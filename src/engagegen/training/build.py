@@ -1,0 +1,90 @@
+"""Turn a :class:`RunConfig` into the objects of a run: network, agent, engagement model, reward."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engagegen.engagement import EngagementModel
+from engagegen.network import SocialNetwork
+from engagegen.reward import EngagementReward
+from engagegen.training.config import EngagementConfig, NetworkConfig, RunConfig, ScoringConfig
+
+__all__ = ["build_network", "build_engagement", "build_opinion_scorer", "build_reward", "Audience", "build_audience"]
+
+
+def _preset(value: str | float) -> str | float:
+    """YAML gives numbers as floats and presets as names; numeric strings count as numbers."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def build_network(cfg: NetworkConfig, seed: int) -> SocialNetwork:
+    from engagegen import network
+
+    if cfg.source == "paper":
+        return network.paper_network(opinions=cfg.opinions, modularity=_preset(cfg.modularity),
+                                     homophily=_preset(cfg.homophily), n_users=cfg.n_users, seed=seed)
+    if cfg.source == "planted":
+        return network.planted_partition_network(n_users=cfg.n_users, avg_degree=cfg.avg_degree,
+                                                 n_communities=cfg.n_communities, opinions=cfg.opinions,
+                                                 homophily=_preset(cfg.homophily), seed=seed)
+    path = Path(str(cfg.path))
+    if path.suffix == ".npz":
+        return SocialNetwork.load(path)
+    return network.load_edgelist(path, opinions=cfg.opinions_file, direction=cfg.direction)
+
+
+def build_engagement(cfg: EngagementConfig, seed: int) -> EngagementModel:
+    from engagegen import engagement
+
+    if cfg.model == "bcm":
+        return engagement.BoundedConfidenceCascade(epsilon=cfg.epsilon)
+    if cfg.model == "ic":
+        return engagement.IndependentCascade(p=cfg.p, epsilon=cfg.epsilon, n_runs=cfg.n_runs, seed=seed)
+    if cfg.model == "lt":
+        return engagement.LinearThreshold(epsilon=cfg.epsilon, n_runs=cfg.n_runs, seed=seed)
+    return engagement.FriedkinJohnsen()
+
+
+def build_opinion_scorer(cfg: ScoringConfig) -> Any:
+    from engagegen import scoring
+
+    if cfg.opinion == "vader":
+        return scoring.VaderOpinion()
+    if cfg.opinion == "stance":
+        return scoring.StanceClassifier.load(cfg.opinion_model)
+    return scoring.TransformersOpinion(cfg.opinion_model, positive_label=cfg.positive_label)
+
+
+@dataclass
+class Audience:
+    """The simulated side of a run: who listens, who posts, how they engage, and the reward."""
+
+    network: SocialNetwork
+    agent: int
+    engagement: EngagementModel
+    reward: EngagementReward
+
+
+def build_reward(cfg: RunConfig, network: SocialNetwork, agent: int, engagement: EngagementModel) -> EngagementReward:
+    from engagegen import scoring
+
+    topic_scorer = scoring.TopicAlignment(cfg.topic, keywords=list(cfg.scoring.topic_keywords) or None)
+    return EngagementReward(network=network, source=agent, engagement=engagement,
+                            opinion=build_opinion_scorer(cfg.scoring), topic=cfg.topic,
+                            topic_scorer=topic_scorer, config=cfg.reward)
+
+
+def build_audience(cfg: RunConfig) -> Audience:
+    from engagegen.network import place_agent
+
+    net = build_network(cfg.network, cfg.seed)
+    agent = place_agent(net, cfg.agent)
+    model = build_engagement(cfg.engagement, cfg.seed)
+    return Audience(net, agent, model, build_reward(cfg, net, agent, model))

@@ -1,0 +1,166 @@
+"""The RL loop's mechanics on a tiny random Llama with the SmolLM2 tokenizer (see conftest.py), and
+one real step with the bundled SmolLM2.
+
+What is checked: a run writes its whole record; a run killed with SIGKILL after a checkpoint and then
+resumed logs the same metrics and summary as an uninterrupted run with the same seed; configs with
+unknown keys or bad values are rejected with the key's path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engagegen.config import ConfigError, dump_yaml, from_dict
+from engagegen.training import EngagementTrainer, RunConfig, TrainingError, is_degenerate, load_run_config
+
+TIMING_KEYS = {"seconds", "wall_seconds"}
+
+
+def tiny_config(model_dir: Path, **training: int) -> RunConfig:
+    return from_dict(RunConfig, {
+        "topic": "cats",
+        "generation": {"model": str(model_dir), "max_new_tokens": 8},
+        "training": {"steps": 4, "group_size": 4, "checkpoint_every": 2, **training},
+        "evaluation": {"every": 2, "during_samples": 4, "samples": 4, "best_of_n_max": 8},
+    })
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def without_timing(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunConfig, Path, dict]:
+    cfg = tiny_config(tiny_model_dir)
+    run_dir = tmp_path_factory.mktemp("run") / "uninterrupted"
+    summary = EngagementTrainer(cfg, run_dir).train(progress=False)
+    return cfg, run_dir, summary
+
+
+def test_a_run_writes_its_whole_record(finished_run: tuple[RunConfig, Path, dict]) -> None:
+    cfg, run_dir, summary = finished_run
+    for name in ("config.yaml", "metrics.jsonl", "eval.jsonl", "samples.jsonl", "summary.json", "network.npz",
+                 "prompts.json", "adapter/adapter_config.json", "adapter/adapter_model.safetensors"):
+        assert (run_dir / name).exists(), name
+    assert load_run_config(run_dir / "config.yaml") == cfg
+
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4]
+    for m in metrics:
+        for key in ("engaged_mean", "engaged_max", "engaged_fraction_mean", "opinion_mean", "optimal_intervals",
+                    "fluency_mean", "topic_mean", "flagged_count", "reward_mean", "reward_std",
+                    "frac_reward_zero_std", "kl", "seconds"):
+            assert key in m, key
+        assert 0 <= m["engaged_fraction_mean"] <= 1
+        assert m["engaged_mean"] <= m["engaged_max"] <= m["optimum"]
+    assert [e["step"] for e in read_jsonl(run_dir / "eval.jsonl")] == [2, 4]
+
+    samples = read_jsonl(run_dir / "samples.jsonl")
+    assert {s["policy"] for s in samples} == {"untuned", "best_of_n", "trained"}
+    assert sum(s["policy"] == "trained" for s in samples) == cfg.evaluation.samples
+    for s in samples:
+        assert {"text", "opinion", "engaged", "total", "topic", "fluency", "flagged", "passes_gates"} <= s.keys()
+
+    assert summary == json.loads((run_dir / "summary.json").read_text())
+    for key in ("optimum", "optimal_intervals", "untuned_engaged_mean", "best_of_n_engaged_mean", "trained_engaged_mean",
+                "trained_fraction_of_optimum", "steps", "samples_seen", "wall_seconds", "seed"):
+        assert key in summary, key
+    assert summary["optimum"] == 99  # the paper's negative network: every user engageable from the centre
+    assert summary["steps"] == 4 and summary["samples_seen"] == 4 * 4
+    # best-of-N keeps the top posts of a pool at least as large, so it cannot score below the untuned mean
+    untuned = [s["total"] for s in samples if s["policy"] == "untuned"]
+    best = [s["total"] for s in samples if s["policy"] == "best_of_n"]
+    assert min(best) >= 0 and sum(best) / len(best) >= sorted(untuned)[0]
+
+
+def test_killed_run_resumes_with_the_same_metrics(finished_run: tuple[RunConfig, Path, dict], tmp_path: Path) -> None:
+    cfg, reference, summary = finished_run
+    config_path = tmp_path / "config.yaml"
+    dump_yaml(cfg, config_path)
+    run_dir = tmp_path / "killed"
+    command = [sys.executable, "-m", "engagegen.cli", "train", str(config_path), "--out", str(run_dir)]
+    log = tmp_path / "train.log"
+    with log.open("wb") as sink:  # a file, not a pipe: a full pipe would stall the child
+        proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    first = run_dir / "checkpoints" / "checkpoint-2" / "engagegen_state.json"
+    deadline = time.time() + 300
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    if not first.exists():
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"no checkpoint was written: {log.read_text()[-2000:]}")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    with pytest.raises(TrainingError, match="already holds a run"):
+        EngagementTrainer(cfg, run_dir).train(progress=False)
+    resumed = EngagementTrainer(cfg, run_dir).train(resume=True, progress=False)
+
+    assert without_timing(read_jsonl(run_dir / "metrics.jsonl")) == without_timing(read_jsonl(reference / "metrics.jsonl"))
+    assert without_timing(read_jsonl(run_dir / "eval.jsonl")) == without_timing(read_jsonl(reference / "eval.jsonl"))
+    assert {k: v for k, v in resumed.items() if k != "wall_seconds"} == {k: v for k, v in summary.items() if k != "wall_seconds"}
+    assert read_jsonl(run_dir / "samples.jsonl") == read_jsonl(reference / "samples.jsonl")
+
+
+def test_resume_refuses_a_changed_config(finished_run: tuple[RunConfig, Path, dict], tiny_model_dir: Path) -> None:
+    _, run_dir, _ = finished_run
+    with pytest.raises(TrainingError, match="config differs"):
+        EngagementTrainer(tiny_config(tiny_model_dir, steps=5), run_dir).train(resume=True, progress=False)
+
+
+def test_resume_needs_a_run_folder(tmp_path: Path, tiny_model_dir: Path) -> None:
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        EngagementTrainer(tiny_config(tiny_model_dir), tmp_path / "empty").train(resume=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "path"),
+    [
+        ("trainng: {steps: 3}\n", "trainng"),
+        ("training: {stpes: 3}\n", "training.stpes"),
+        ("training: {steps: zero}\n", "training.steps"),
+        ("training: {group_size: 1}\n", "training.group_size"),
+        ("generation: {temperature: -1}\n", "generation.temperature"),
+        ("reward: {preset: viral}\n", "reward.preset"),
+        ("engagement: {model: sir}\n", "engagement.model"),
+        ("topic: '  '\n", "topic"),
+    ],
+)
+def test_bad_configs_name_the_key(tmp_path: Path, yaml_text: str, path: str) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        load_run_config(config)
+    assert path in str(info.value)
+
+
+def test_degenerate_posts_are_caught() -> None:
+    assert is_degenerate("no cat cat cat couch")
+    assert is_degenerate("cats are cats are cats are cats are cats")
+    assert not is_degenerate("Cats, they don't care. They're a reality shattered that crumbles on the humblest.")
+
+
+@pytest.mark.slow
+def test_one_step_with_the_bundled_smollm2(tmp_path: Path) -> None:
+    cfg = from_dict(RunConfig, {
+        "generation": {"max_new_tokens": 16},
+        "training": {"steps": 1, "group_size": 2, "checkpoint_every": 1},
+        "evaluation": {"every": 1, "during_samples": 2, "samples": 2, "best_of_n_max": 2},
+    })
+    summary = EngagementTrainer(cfg, tmp_path / "run").train(progress=False)
+    assert summary["steps"] == 1
+    trained = [s for s in read_jsonl(tmp_path / "run" / "samples.jsonl") if s["policy"] == "trained"]
+    assert len(trained) == 2 and all(s["text"].strip() for s in trained)
