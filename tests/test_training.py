@@ -28,7 +28,7 @@ def tiny_config(model_dir: Path, **training: int) -> RunConfig:
     return from_dict(RunConfig, {
         "topic": "cats",
         "generation": {"model": str(model_dir), "max_new_tokens": 8},
-        "training": {"steps": 4, "group_size": 4, "checkpoint_every": 2, **training},
+        "training": {"steps": 4, "group_size": 4, "checkpoint_every": 2, "beta": 0.02, **training},
         "evaluation": {"every": 2, "during_samples": 4, "samples": 4, "best_of_n_max": 8},
     })
 

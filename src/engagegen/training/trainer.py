@@ -109,12 +109,20 @@ class _RecordingReward:
 
 
 def evaluate_policies(
-    sampler: Any, reward: EngagementReward, prompts: list[str], n: int, seed: int
+    sampler: Any, reward: EngagementReward, prompts: list[str], n: int, seed: int, batch_size: int = 64
 ) -> tuple[list[str], RewardBreakdown]:
-    """Sample ``n`` posts spread over ``prompts`` with a fixed seed and score them."""
+    """Sample ``n`` posts spread over ``prompts`` with a fixed seed and score them.
+
+    Posts are generated at most ``batch_size`` per call, so a large best-of-N pool does not hold
+    N sequences in memory at once (and small batches do not waste the per-token overhead)."""
     per_prompt = -(-n // len(prompts))
+    chunk = max(1, batch_size // len(prompts))
+    groups: list[list[str]] = [[] for _ in prompts]
     with _isolated_rng(seed):
-        texts = [t for group in sampler(prompts, per_prompt) for t in group]
+        for start in range(0, per_prompt, chunk):
+            for group, new in zip(groups, sampler(prompts, min(chunk, per_prompt - start))):
+                group.extend(new)
+    texts = [t for group in groups for t in group]
     prompt_of = [p for p in prompts for _ in range(per_prompt)]
     texts, prompt_of = texts[:n], prompt_of[:n]
     return prompt_of, reward.score(texts, prompt_of)
@@ -201,7 +209,7 @@ class _Run:
 
     def _sampler(self, model: Any) -> Any:
         gen = self.cfg.generation
-        local = type(self.generator).from_loaded(model, self.tokenizer)
+        local = type(self.generator).from_loaded(model, self.tokenizer, batch_size=self.cfg.evaluation.batch_size)
         return lambda prompts, n: local.generate(prompts, n=n, max_new_tokens=gen.max_new_tokens,
                                                  temperature=gen.temperature, top_p=gen.top_p, raw=True)
 
@@ -222,7 +230,7 @@ class _Run:
             max_completion_length=cfg.generation.max_new_tokens, temperature=cfg.generation.temperature,
             top_p=cfg.generation.top_p, max_steps=tr.steps, logging_steps=1, save_strategy="steps",
             save_steps=tr.checkpoint_every, beta=tr.beta, seed=cfg.seed, data_seed=cfg.seed, report_to=list(tr.report_to),
-            disable_tqdm=True, max_grad_norm=tr.max_grad_norm, log_completions=False,
+            disable_tqdm=True, max_grad_norm=tr.max_grad_norm, gradient_checkpointing=tr.gradient_checkpointing, log_completions=False,
         )
         lora = LoraConfig(r=tr.lora_r, lora_alpha=tr.lora_alpha, lora_dropout=tr.lora_dropout,
                           target_modules=tr.lora_target_modules, task_type="CAUSAL_LM")
@@ -255,11 +263,13 @@ class _Run:
         self.clock_offset = previous_seconds - (time.time() - started)
         self.started = started
         recorder = _step_recorder(self)
-        trainer = self._trl_trainer(recorder)
+        with warnings.catch_warnings():
+            # transformers renamed its gradient-checkpointing helpers; TRL still uses the old names
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*gradient_checkpointing.*")
+            trainer = self._trl_trainer(recorder)
         self.trainer = trainer
         if not (checkpoint and self.state.get("finished")):
             with _graceful_interrupt(self), recorder.progress_bar(), warnings.catch_warnings():
-                # transformers renamed its gradient-checkpointing helpers; TRL still calls the old names
                 warnings.filterwarnings("ignore", category=FutureWarning, message=".*gradient_checkpointing.*")
                 try:
                     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -284,7 +294,7 @@ class _Run:
         model.eval()
         try:
             _, out = evaluate_policies(self._sampler(model), self.audience.reward, self.prompts, ev.during_samples,
-                                       seed=self.cfg.seed + 7919 * step)
+                                       seed=self.cfg.seed + 7919 * step, batch_size=ev.batch_size)
         finally:
             model.train(was_training)
         passed = gate_pass(out)
@@ -318,13 +328,13 @@ class _Run:
         results: dict[str, tuple[list[str], RewardBreakdown]] = {}
         seed = cfg.seed + 1
         with _status(self.progress, "evaluating the trained policy"):
-            results["trained"] = evaluate_policies(self._sampler(model), reward, self.prompts, ev.samples, seed)
+            results["trained"] = evaluate_policies(self._sampler(model), reward, self.prompts, ev.samples, seed, ev.batch_size)
         with model.disable_adapter():
             with _status(self.progress, "evaluating the untuned model"):
-                results["untuned"] = evaluate_policies(self._sampler(model), reward, self.prompts, ev.samples, seed + 1)
+                results["untuned"] = evaluate_policies(self._sampler(model), reward, self.prompts, ev.samples, seed + 1, ev.batch_size)
             n_best = max(ev.samples, min(samples_seen, ev.best_of_n_max))
             with _status(self.progress, f"best-of-{n_best} from the untuned model"):
-                prompts, pool = evaluate_policies(self._sampler(model), reward, self.prompts, n_best, seed + 2)
+                prompts, pool = evaluate_policies(self._sampler(model), reward, self.prompts, n_best, seed + 2, ev.batch_size)
         top = np.argsort(-pool.total, kind="stable")[: ev.samples]
         results["best_of_n"] = ([prompts[i] for i in top], _subset(pool, top))
         rows = []
@@ -493,7 +503,9 @@ def _step_recorder(run: _Run) -> Any:
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             if self.record is None or not logs or "loss" not in logs:
                 return
-            for key in ("kl", "frac_reward_zero_std", "entropy", "learning_rate", "completions/mean_length", "grad_norm"):
+            # TRL reports kl as 0 without measuring it when beta is 0; leave it out then
+            measured = ("frac_reward_zero_std",) if run.cfg.training.beta == 0 else ("kl", "frac_reward_zero_std")
+            for key in (*measured, "entropy", "learning_rate", "completions/mean_length", "grad_norm"):
                 if key in logs:
                     self.record[key.replace("completions/", "")] = float(logs[key])
             self.record["wall_seconds"] = round(run.wall_seconds(), 1)

@@ -1,6 +1,6 @@
 """Load and generation times of the embedded SmolLM2 on this machine.
 
-    python benchmarks/generation_speed.py [--rebuild]
+    python benchmarks/bench_generation.py [--rebuild]
 
 ``--rebuild`` also times the first load: dequantizing the GGUF and writing the float32 cache (into a
 temporary ENGAGEGEN_CACHE, so the real cache is left alone). Generated tokens are counted by
