@@ -177,3 +177,11 @@ def test_reward_on_a_graph_the_agent_cannot_reach_from():
                                   topic_scorer=Constant(1.0), moderation=NoFlags())
         out = reward.score(["anything"])
     assert out.total[0] == 0.0 and reward.optimum.value == 0
+
+
+def test_non_english_posts_are_scored_and_marked(real_reward):
+    out = real_reward.score(["Je déteste les chats, ils griffent tout le canapé.", "I really dislike cats. They scratch the sofa."])
+    assert out.out_of_language.tolist() == [True, False]
+    assert np.isfinite(out.total).all()
+    assert out.summary()["out_of_language_count"] == 1
+    assert out.records()[0]["out_of_language"] is True

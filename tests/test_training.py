@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from engagegen.config import ConfigError, dump_yaml, from_dict
+from engagegen.config import ConfigError, dump_yaml, from_dict, to_dict
 from engagegen.training import EngagementTrainer, RunConfig, TrainingError, is_degenerate, load_run_config
 
 TIMING_KEYS = {"seconds", "wall_seconds"}
@@ -164,3 +164,47 @@ def test_one_step_with_the_bundled_smollm2(tmp_path: Path) -> None:
     assert summary["steps"] == 1
     trained = [s for s in read_jsonl(tmp_path / "run" / "samples.jsonl") if s["policy"] == "trained"]
     assert len(trained) == 2 and all(s["text"].strip() for s in trained)
+
+
+def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(
+    finished_run: tuple[RunConfig, Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from engagegen.training import checkpoint as checkpoint_module
+    from engagegen.training import trainer as trainer_module
+
+    cfg, reference, _ = finished_run
+    real_finalize = checkpoint_module.finalize_checkpoint
+
+    def finalize_or_fail(staged: Path, final: Path, state: dict) -> Path:
+        if final.name == "checkpoint-4":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_finalize(staged, final, state)
+
+    monkeypatch.setattr(trainer_module, "finalize_checkpoint", finalize_or_fail)
+    run_dir = tmp_path / "full-disk"
+    with pytest.raises(OSError, match="No space left"):
+        EngagementTrainer(cfg, run_dir).train(progress=False)
+    assert checkpoint_module.latest_checkpoint(run_dir / "checkpoints").name == "checkpoint-2"
+
+    monkeypatch.setattr(trainer_module, "finalize_checkpoint", real_finalize)
+    EngagementTrainer(cfg, run_dir).train(resume=True, progress=False)
+    assert without_timing(read_jsonl(run_dir / "metrics.jsonl")) == without_timing(read_jsonl(reference / "metrics.jsonl"))
+
+
+def test_rloo_trains_too(tiny_model_dir: Path, tmp_path: Path) -> None:
+    cfg = from_dict(RunConfig, {**to_dict(tiny_config(tiny_model_dir, steps=2)), "training": {
+        **to_dict(tiny_config(tiny_model_dir, steps=2))["training"], "algorithm": "rloo"}})
+    summary = EngagementTrainer(cfg, tmp_path / "rloo").train(progress=False)
+    assert summary["steps"] == 2
+    assert len(read_jsonl(tmp_path / "rloo" / "metrics.jsonl")) == 2
+
+
+def test_a_network_file_that_does_not_load_is_a_clear_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "net.npz"
+    broken.write_bytes(b"not a network")
+    cfg = from_dict(RunConfig, {**to_dict(tiny_config(tiny_model_dir)), "network": {"source": "file", "path": str(broken)}})
+    with pytest.raises(Exception, match="net.npz") as info:
+        EngagementTrainer(cfg, tmp_path / "run").train(progress=False)
+    assert not isinstance(info.value, (AttributeError, TypeError, KeyError))

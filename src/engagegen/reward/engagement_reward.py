@@ -82,6 +82,7 @@ class RewardBreakdown:
     fluency_gate: np.ndarray
     flagged: np.ndarray
     flags: list[list[str]]
+    out_of_language: np.ndarray  # scored anyway, but the scorers were made for English text
     optimal_distance: np.ndarray
     shaping: np.ndarray
     total: np.ndarray
@@ -111,6 +112,7 @@ class RewardBreakdown:
             "fluency_mean": float(self.fluency.mean()),
             "topic_mean": float(self.topic.mean()),
             "flagged_count": int(self.flagged.sum()),
+            "out_of_language_count": int(self.out_of_language.sum()),
             "reward_mean": float(self.total.mean()),
             "reward_std": float(self.total.std()),
         }
@@ -127,8 +129,8 @@ class EngagementReward:
     >>> #                           opinion=VaderOpinion(), topic="cats")
     >>> # out = reward.score(["Cats are the worst."]); out.engaged, out.total
 
-    ``opinion`` reads s in [0, 1] off a text; ``fluency``, ``topic_scorer`` and ``moderation``
-    default to the bundled offline scorers (``topic`` is the description the posts must be about).
+    ``opinion`` reads s in [0, 1] off a text; ``fluency``, ``topic_scorer``, ``moderation`` and
+    ``language`` (marks non-English posts in the breakdown) default to the bundled offline scorers (``topic`` is the description the posts must be about).
     The instance is also a TRL reward function: ``reward(prompts=..., completions=...)``.
     """
 
@@ -143,6 +145,7 @@ class EngagementReward:
         fluency: Any = None,
         topic_scorer: Any = None,
         moderation: Any = None,
+        language: Any = None,
         config: RewardConfig | None = None,
     ) -> None:
         from engagegen import scoring
@@ -158,6 +161,7 @@ class EngagementReward:
         self.fluency = fluency if fluency is not None else scoring.Fluency()
         self.topic_scorer = topic_scorer if topic_scorer is not None else scoring.TopicAlignment(self.topic)
         self.moderation = moderation if moderation is not None else scoring.Moderation()
+        self.language = language if language is not None else scoring.LanguageCheck()
         self.lookup = EngagementLookup(network, self.source, engagement)
         self.optimum: Optimum = engagement.optimum(network, self.source)
         self.__name__ = "engagement_reward"  # TRL names reward functions by __name__
@@ -184,6 +188,7 @@ class EngagementReward:
         topic = np.asarray(self.topic_scorer.score(scored), dtype=np.float64)
         flags = self.moderation.flags(scored)
         flagged = np.array([bool(f) for f in flags], dtype=bool)
+        out_of_language = np.asarray(self.language.out_of_language(scored), dtype=bool) & ~empty
         cfg = self.config
         topic_gate = _logistic(topic, cfg.topic_threshold, cfg.topic_softness)
         fluency_gate = _logistic(fluency, cfg.fluency_threshold, cfg.fluency_softness)
@@ -211,7 +216,7 @@ class EngagementReward:
         return RewardBreakdown(
             text=list(texts), opinion=s, engaged=engaged, engaged_fraction=fraction, fluency=fluency, topic=topic,
             topic_gate=topic_gate, fluency_gate=fluency_gate, flagged=flagged, flags=[list(f) for f in flags],
-            optimal_distance=distance, shaping=shaping, total=total, reason=reason,
+            out_of_language=out_of_language, optimal_distance=distance, shaping=shaping, total=total, reason=reason,
         )
 
     def _shaping(self, s: np.ndarray, distance: np.ndarray) -> np.ndarray:
