@@ -208,3 +208,21 @@ def test_a_network_file_that_does_not_load_is_a_clear_error(tiny_model_dir: Path
     with pytest.raises(Exception, match="net.npz") as info:
         EngagementTrainer(cfg, tmp_path / "run").train(progress=False)
     assert not isinstance(info.value, (AttributeError, TypeError, KeyError))
+
+
+def test_reply_mode_trains_against_the_authors_audiences(tiny_model_dir: Path, tmp_path: Path) -> None:
+    posts = tmp_path / "posts.csv"
+    posts.write_text("text,author\nMy cat knocked every glass off the table today.,3\nAre cats better than dogs?,10\n")
+    base = to_dict(tiny_config(tiny_model_dir, steps=2))
+    cfg = from_dict(RunConfig, {**base, "generation": {**base["generation"], "mode": "reply", "reply_posts": str(posts)}})
+    summary = EngagementTrainer(cfg, tmp_path / "reply").train(progress=False)
+    assert summary["steps"] == 2
+    prompts = json.loads((tmp_path / "reply" / "prompts.json").read_text())
+    assert len(prompts) == 2 and "knocked every glass" in prompts[0]
+    trained = [s for s in read_jsonl(tmp_path / "reply" / "samples.jsonl") if s["policy"] == "trained"]
+    from engagegen.training.build import build_audience
+
+    reward = build_audience(cfg).reward
+    assert summary["optimum"] == pytest.approx(reward.optimum.value)  # the mean of the two targets' optima
+    best_reply = max(r.optimum.value for r in reward.rewards)
+    assert trained and all(0 <= s["engaged"] <= best_reply for s in trained)

@@ -4,9 +4,13 @@ Each command group lives in its own module and registers itself on the root app 
 """
 
 from engagegen.cli import (  # noqa: F401  (registration)
+    analyze_cmd,
+    chat_cmd,
     engine_cmd,
     generate_cmd,
     network_cmd,
+    network_report_cmd,
+    reply_cmd,
     score_cmd,
     scorer_cmd,
     train_cmd,

@@ -107,7 +107,7 @@ def _network_figure(run_dir: Path, message: float | None) -> Any:
     sc = nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_color=[net.opinions[u] for u in nodes], cmap="coolwarm",
                                 vmin=0, vmax=1, node_size=40, ax=ax)
     if message is not None:
-        active = build_engagement(cfg.engagement, cfg.seed).simulate(net, agent, message).active
+        active = build_engagement(cfg.engagement, cfg.seed, net).simulate(net, agent, message).active
         ringed = [u for u in active.tolist() if u in keep]
         nx.draw_networkx_nodes(g, pos, nodelist=ringed, node_color="none", edgecolors="k", linewidths=1.2, node_size=70, ax=ax)
     nx.draw_networkx_nodes(g, pos, nodelist=[agent], node_color="gold", node_shape="*", node_size=400, edgecolors="k", ax=ax)

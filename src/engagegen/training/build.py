@@ -40,7 +40,8 @@ def build_network(cfg: NetworkConfig, seed: int) -> SocialNetwork:
     return network.load_edgelist(path, opinions=cfg.opinions_file, direction=cfg.direction)
 
 
-def build_engagement(cfg: EngagementConfig, seed: int) -> EngagementModel:
+def build_engagement(cfg: EngagementConfig, seed: int, network: SocialNetwork | None = None) -> EngagementModel:
+    """The configured engagement model (``feed`` builds its users' profiles from ``network``)."""
     from engagegen import engagement
 
     if cfg.model == "bcm":
@@ -49,7 +50,15 @@ def build_engagement(cfg: EngagementConfig, seed: int) -> EngagementModel:
         return engagement.IndependentCascade(p=cfg.p, epsilon=cfg.epsilon, n_runs=cfg.n_runs, seed=seed)
     if cfg.model == "lt":
         return engagement.LinearThreshold(epsilon=cfg.epsilon, n_runs=cfg.n_runs, seed=seed)
-    return engagement.FriedkinJohnsen()
+    if cfg.model == "fj":
+        return engagement.FriedkinJohnsen()
+    if network is None:
+        raise ValueError("engagement.model 'feed' needs the network to build its users' feeds")
+    from engagegen.recommend import RecommendedCascade, UserProfiles, make_recommender, synthetic_interests
+
+    profiles = UserProfiles(network, synthetic_interests(network, seed=seed))
+    return RecommendedCascade(make_recommender(cfg.recommender, profiles), k=cfg.k, rounds=cfg.rounds,
+                              follow_share=cfg.follow_share, epsilon=cfg.epsilon, seed=seed)
 
 
 def build_opinion_scorer(cfg: ScoringConfig) -> Any:
@@ -69,11 +78,19 @@ class Audience:
     network: SocialNetwork
     agent: int
     engagement: EngagementModel
-    reward: EngagementReward
+    reward: Any  # EngagementReward, or ReplyReward in reply mode
 
 
-def build_reward(cfg: RunConfig, network: SocialNetwork, agent: int, engagement: EngagementModel) -> EngagementReward:
+def build_reward(cfg: RunConfig, network: SocialNetwork, agent: int, engagement: EngagementModel) -> Any:
+    """The run's reward: :class:`EngagementReward`, or in reply mode a :class:`ReplyReward` over the
+    posts of ``generation.reply_posts`` (their authors' audiences)."""
     from engagegen import scoring
+
+    if cfg.generation.mode == "reply":
+        from engagegen.interaction import ReplyReward
+
+        return ReplyReward.from_posts_file(network, agent, str(cfg.generation.reply_posts), build_opinion_scorer(cfg.scoring),
+                                           epsilon=cfg.engagement.epsilon, config=cfg.reward)
 
     topic_scorer = scoring.TopicAlignment(cfg.topic, keywords=list(cfg.scoring.topic_keywords) or None)
     return EngagementReward(network=network, source=agent, engagement=engagement,
@@ -86,5 +103,5 @@ def build_audience(cfg: RunConfig) -> Audience:
 
     net = build_network(cfg.network, cfg.seed)
     agent = place_agent(net, cfg.agent)
-    model = build_engagement(cfg.engagement, cfg.seed)
+    model = build_engagement(cfg.engagement, cfg.seed, net)
     return Audience(net, agent, model, build_reward(cfg, net, agent, model))

@@ -59,12 +59,20 @@ class NetworkConfig:
 class EngagementConfig:
     """The engagement model: ``bcm`` (the paper's bounded-confidence cascade), ``ic`` (independent
     cascade with opinion-dependent probability p * max(0, 1 - |s - x| / epsilon)), ``lt`` (linear
-    threshold), ``fj`` (Friedkin-Johnsen). ``n_runs`` and the run seed apply to stochastic models."""
+    threshold), ``fj`` (Friedkin-Johnsen), or ``feed`` (a recommender-driven feed: each of ``rounds``
+    rounds every user sees ``k`` slots, ``follow_share`` of them from followed accounts and the rest
+    ranked by ``recommender``: chronological, popularity, content, opinion or diverse; see
+    :class:`engagegen.recommend.RecommendedCascade`). ``n_runs`` and the run seed apply to
+    stochastic models."""
 
-    model: Literal["bcm", "ic", "lt", "fj"] = "bcm"
+    model: Literal["bcm", "ic", "lt", "fj", "feed"] = "bcm"
     epsilon: float = 0.2
     p: float = 0.5
     n_runs: int = 256
+    recommender: Literal["chronological", "popularity", "content", "opinion", "diverse"] = "opinion"
+    k: int = 10
+    rounds: int = 5
+    follow_share: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.epsilon > 0:
@@ -73,6 +81,10 @@ class EngagementConfig:
             raise ValueError(f"engagement.p must be in [0, 1], got {self.p}")
         if self.n_runs < 1:
             raise ValueError(f"engagement.n_runs must be >= 1, got {self.n_runs}")
+        if self.k < 1 or self.rounds < 1:
+            raise ValueError(f"engagement.k and engagement.rounds must be >= 1, got {self.k} and {self.rounds}")
+        if not 0 <= self.follow_share <= 1:
+            raise ValueError(f"engagement.follow_share must be in [0, 1], got {self.follow_share}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,108 @@
+"""``engagegen reply``: write candidate replies to a post and score each for the post's audience."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import typer
+from rich.panel import Panel
+from rich.text import Text
+
+from engagegen.cli.app import app
+from engagegen.cli.common import console, err_console, friendly_errors, load_network, parse_agent
+from engagegen.config import atomic_write_text
+from engagegen.generation import EMBEDDED_MODEL
+from engagegen.network import NetworkError, SocialNetwork
+
+
+def resolve_user(net: SocialNetwork, value: str, what: str) -> int:
+    """A user named on the command line: a label from the network's node ids, or a user id."""
+    text = value.strip()
+    if net.node_ids is not None:
+        labels = [str(v) for v in net.node_ids.tolist()]
+        if text in labels:
+            return labels.index(text)
+        raise NetworkError(f"unknown {what} {text!r}: no user with that label in the network")
+    if not text.lstrip("-").isdigit():
+        raise NetworkError(f"{what} must be a user id (0..{net.n_users - 1}), got {text!r}")
+    return net.check_user(int(text), what)
+
+
+def parse_thread(net: SocialNetwork, value: str) -> tuple[int, ...]:
+    return tuple(resolve_user(net, v, "thread participant") for v in value.split(",") if v.strip())
+
+
+@app.command()
+def reply(
+    post: str = typer.Option(..., "--post", help="The post to reply to."),
+    author: str = typer.Option(..., "--author", help="Who wrote the post: a user id (or label, for loaded networks)."),
+    network: Path = typer.Option(..., help="Network file (.npz)."),
+    agent: str = typer.Option("central", help="Where the replying agent sits: a position or a user id."),
+    thread: str = typer.Option("", help="Other participants of the thread, comma separated user ids."),
+    n: int = typer.Option(4, "-n", "--n", help="Candidate replies to write."),
+    model: str = typer.Option(EMBEDDED_MODEL, help="smollm2-135m (embedded), a model folder, a .gguf file or a HF id."),
+    adapter: Path | None = typer.Option(None, help="LoRA adapter folder, e.g. RUN_DIR/adapter."),
+    max_new_tokens: int = typer.Option(48, help="Length limit of each reply, in tokens."),
+    temperature: float = typer.Option(1.0, help="Sampling temperature; 0 = greedy."),
+    seed: int | None = typer.Option(None, help="Seed for repeatable sampling."),
+    epsilon: float = typer.Option(0.2, help="Confidence bound: a reader engages within epsilon of the reply's opinion."),
+    relevance_weight: float = typer.Option(0.25, help="Weight of relevance to the post in the reply reward."),
+    output: Path | None = typer.Option(None, help="Also write the scored replies here (CSV)."),
+    allow_download: bool = typer.Option(False, "--allow-download", help="Let a Hugging Face --model be downloaded."),
+) -> None:
+    """Write N replies to a post by AUTHOR and score each for the author's audience and the thread.
+
+    A reply's reward: engagement among its readers, relevance to the post, moderation.
+    """
+    from engagegen.generation import LocalModel, build_prompts
+    from engagegen.interaction import ReplyReward, ReplyTarget, reply_audience
+    from engagegen.network import place_agent
+    from engagegen.scoring import VaderOpinion
+
+    if n < 1:
+        raise typer.BadParameter("-n must be at least 1")
+    with friendly_errors():
+        net = load_network(network)
+        author_id = resolve_user(net, author, "author")
+        participants = parse_thread(net, thread)
+        source = place_agent(net, parse_agent(agent))
+        if not post.strip():
+            raise ValueError("--post is empty: give the text of the post to reply to")
+        readers = reply_audience(net, author_id, participants, exclude=source)
+        if len(readers) == 0:
+            err_console.print(f"[yellow]warning:[/yellow] user {author_id} has no audience: nobody would read a reply")
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        with console.status(f"loading {model}" + (f" with adapter {adapter}" if adapter else "")):
+            generator = LocalModel(model, adapter=adapter, chat=True, allow_download=allow_download)
+        prompts = build_prompts("reply", post, post=post)
+        with console.status(f"writing {n} repl{'y' if n == 1 else 'ies'}"):
+            texts = generator.generate(prompts, n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)[0]
+        with console.status("scoring"):
+            reward = ReplyReward(net, source, [ReplyTarget(post, author_id, participants)], VaderOpinion(),
+                                 epsilon=epsilon, relevance_weight=relevance_weight)
+            out = reward.score(texts)
+    optimum = reward.rewards[0].optimum.value
+    order = sorted(range(len(texts)), key=lambda i: -out.total[i])
+    console.print(f"replies to user {author_id}: {len(readers)} reader(s), at most {optimum:g} can engage (agent {source})",
+                  highlight=False)
+    for rank, i in enumerate(order, 1):
+        flags = ", ".join(out.flags[i]) or "none"
+        reason = f" · {out.reason[i]}" if out.reason[i] else ""
+        line = (f"opinion {out.opinion[i]:.2f} · engages {out.engaged[i]:g} of {optimum:g} · relevance {out.topic[i]:.2f}"
+                f" · flags: {flags}{reason}")
+        console.print(Panel(Text(texts[i] or "(empty)"), title=f"#{rank} · reward {out.total[i]:.3f}", title_align="left",
+                            expand=False))
+        console.print(Text(line, style="dim"))
+    if output is not None:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["reply", "opinion", "engaged", "optimum", "relevance", "flags", "reward", "reason"])
+        for i in order:
+            writer.writerow([texts[i], out.opinion[i], out.engaged[i], optimum, out.topic[i], ";".join(out.flags[i]),
+                             out.total[i], out.reason[i]])
+        atomic_write_text(output, buf.getvalue())
+        console.print(f"wrote [bold]{output}[/bold]")
