@@ -8,6 +8,7 @@ from engagegen.cli import (  # noqa: F401  (registration)
     chat_cmd,
     engine_cmd,
     generate_cmd,
+    grid_cmd,
     network_cmd,
     network_report_cmd,
     reply_cmd,

@@ -301,20 +301,8 @@ class ReplyReward:
 
 def _stitch(n: int, parts: dict[int, tuple[np.ndarray, RewardBreakdown]]) -> RewardBreakdown:
     """One breakdown of n replies from breakdowns of groups of them (``idx`` gives their positions)."""
-    fields = RewardBreakdown.__dataclass_fields__
-    merged: dict[str, Any] = {}
-    for name in fields:
-        sample = getattr(next(iter(parts.values()))[1], name)
-        if isinstance(sample, np.ndarray):
-            arr = np.empty(n, dtype=sample.dtype)
-            for idx, out in parts.values():
-                arr[idx] = getattr(out, name)
-            merged[name] = arr
-        else:
-            lst: list[Any] = [None] * n
-            for idx, out in parts.values():
-                for j, value in zip(idx, getattr(out, name)):
-                    lst[j] = value
-            merged[name] = lst
-    return RewardBreakdown(**merged)
+    positions = np.concatenate([idx for idx, _ in parts.values()])
+    if sorted(positions.tolist()) != list(range(n)):
+        raise RewardError(f"internal: reply groups cover {len(positions)} positions, expected each of 0..{n - 1} once")
+    return RewardBreakdown.concat([out for _, out in parts.values()]).subset(np.argsort(positions, kind="stable"))
 

@@ -91,7 +91,7 @@ def _figure(rows: list[dict[str, Any]], path: Path) -> None:
     a.set_ylabel("engagement / optimum")
     a.legend()
     b.bar(x - 0.2, [r["polarization_before"] for r in rows], 0.4, label="before", color="#bbbbbb")
-    b.bar(x + 0.2, [r["polarization_after"] for r in rows], 0.4, label=f"after the trained posts", color="#c44e52")
+    b.bar(x + 0.2, [r["polarization_after"] for r in rows], 0.4, label="after the trained posts", color="#c44e52")
     b.set_xticks(x, names, rotation=20)
     b.set_ylabel("polarization index 4·var(x)")
     b.legend()

@@ -102,6 +102,19 @@ class RewardBreakdown:
             out.append(row)
         return out
 
+    def subset(self, idx: Sequence[int] | np.ndarray) -> RewardBreakdown:
+        """The breakdown of the posts at positions ``idx``, in that order."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return RewardBreakdown(**{k: (v[idx] if isinstance(v, np.ndarray) else [v[i] for i in idx])
+                                  for k, v in vars(self).items()})
+
+    @staticmethod
+    def concat(parts: Sequence[RewardBreakdown]) -> RewardBreakdown:
+        """One breakdown of the posts of ``parts``, one after another."""
+        first = vars(parts[0])
+        return RewardBreakdown(**{k: (np.concatenate([getattr(p, k) for p in parts]) if isinstance(v, np.ndarray)
+                                      else [x for p in parts for x in getattr(p, k)]) for k, v in first.items()})
+
     def summary(self) -> dict[str, float]:
         """Means (and a few extremes) for per-step logging."""
         return {
@@ -116,6 +129,13 @@ class RewardBreakdown:
             "reward_mean": float(self.total.mean()),
             "reward_std": float(self.total.std()),
         }
+
+
+def _copies(prompt: str, text: str, threshold: float) -> bool:
+    """Character similarity of ``text`` to ``prompt`` at least ``threshold``. ``quick_ratio`` bounds
+    ``ratio`` from above and is far cheaper, so most posts are cleared without the full match."""
+    matcher = SequenceMatcher(None, prompt.lower(), text.lower())
+    return matcher.quick_ratio() >= threshold and matcher.ratio() >= threshold
 
 
 def _logistic(x: np.ndarray, center: float, width: float) -> np.ndarray:
@@ -208,7 +228,7 @@ class EngagementReward:
                 reason[i] = "flagged: " + ", ".join(flags[i])
             if prompts is not None:
                 for i, (p, t) in enumerate(zip(prompts, texts)):
-                    if t.strip() and SequenceMatcher(None, p.lower(), t.lower()).ratio() >= cfg.prompt_copy_threshold:
+                    if t.strip() and _copies(p, t, cfg.prompt_copy_threshold):
                         total[i], reason[i] = 0.0, "copies the prompt"
         total[empty] = 0.0
         for i in np.flatnonzero(empty):

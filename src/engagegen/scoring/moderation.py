@@ -485,7 +485,7 @@ _RULES: list[tuple[str, str, str, str]] = [
                                  r"pitchforks|ammo|ar-?15s?)\b|\btake up arms\b|\bopen fire (?:on|at)\b|"
                                  r"\bstart (?:shooting|killing|hanging) (?:them|people|every)"),
     ("violence", "call to violence", "all",
-     rf"\b(?:kill|shoot|hang|gas|exterminate|slaughter) (?:them|'em|em) all\b"),
+     r"\b(?:kill|shoot|hang|gas|exterminate|slaughter) (?:them|'em|em) all\b"),
     ("violence", "call to violence", "run mow gun beat string hunt",
      rf"{_CALL_LEAD} ?{_FILL}(?:run|mow|gun|beat|string|hunt) "
                                      rf"(?:{_OBJ_DIRECT}|{_OBJ3}) (?:over|down|up)\b"),
@@ -498,7 +498,7 @@ _RULES: list[tuple[str, str, str, str]] = [
     ("self_harm", "encourages self-harm", "kys kyss hero",
      r"\b(?:kys|kyss|an hero)\b"),
     ("self_harm", "encourages self-harm", "die drop jump stop disappear",
-     rf"\b(?:go|just|pls|please|should|u should|you should|why don't you|why dont you|"
+     r"\b(?:go|just|pls|please|should|u should|you should|why don't you|why dont you|"
                                           r"hope you|hope u) (?:just |go |and )?(?:die|drop dead|jump off (?:a|the) "
                                           r"(?:bridge|cliff|building|roof)|jump in front of (?:a|the) "
                                           r"(?:train|bus|car|truck)|stop breathing|disappear forever)\b"),
@@ -539,7 +539,7 @@ _RULES: list[tuple[str, str, str, str]] = [
      r"\bgo (?:and )?(?:die|rot) in (?:a|the) (?:fire|hole|ditch|gutter|hell)\b|"
                                   r"\bgo to hell\b"),
     ("harassment", "go back", "back",
-     rf"\bgo back (?:to )?(?:where (?:you|u|they|ya) (?:came|come) from|(?:your|ur|their) (?:own )?"
+     r"\bgo back (?:to )?(?:where (?:you|u|they|ya) (?:came|come) from|(?:your|ur|their) (?:own )?"
                               r"(?:country|countries|shithole|jungle|cave|desert)|africa|mexico|china|india)\b"),
     ("harassment", "dehumanising", _DEHUMANIZE_WORDS,
      rf"\b(?:you|u|they|these people|those people|all (?:of )?(?:them|those \w+)|"

@@ -101,11 +101,7 @@ class _RecordingReward:
 
     def drain(self) -> RewardBreakdown | None:
         outs, self.pending = self.pending, []
-        if not outs:
-            return None
-        merged = {k: (np.concatenate([getattr(o, k) for o in outs]) if isinstance(getattr(outs[0], k), np.ndarray)
-                      else sum((getattr(o, k) for o in outs), [])) for k in outs[0].__dataclass_fields__}
-        return RewardBreakdown(**merged)
+        return RewardBreakdown.concat(outs) if outs else None
 
 
 def evaluate_policies(
@@ -336,7 +332,7 @@ class _Run:
             with _status(self.progress, f"best-of-{n_best} from the untuned model"):
                 prompts, pool = evaluate_policies(self._sampler(model), reward, self.prompts, n_best, seed + 2, ev.batch_size)
         top = np.argsort(-pool.total, kind="stable")[: ev.samples]
-        results["best_of_n"] = ([prompts[i] for i in top], _subset(pool, top))
+        results["best_of_n"] = ([prompts[i] for i in top], pool.subset(top))
         rows = []
         for policy, (prompts, out) in results.items():
             for prompt, record in zip(prompts, out.records()):
@@ -372,14 +368,6 @@ class _Run:
         }
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         return summary
-
-
-def _subset(out: RewardBreakdown, idx: np.ndarray) -> RewardBreakdown:
-    fields = {}
-    for k in out.__dataclass_fields__:
-        v = getattr(out, k)
-        fields[k] = v[idx] if isinstance(v, np.ndarray) else [v[i] for i in idx]
-    return RewardBreakdown(**fields)
 
 
 @contextmanager

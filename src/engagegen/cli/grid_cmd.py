@@ -1,0 +1,98 @@
+"""``engagegen grid``: run an experiment grid (baselines and trainings), list its configurations, report it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from engagegen.cli.app import app
+from engagegen.cli.common import console, friendly_errors
+
+grid_app = typer.Typer(help="Experiment grids: many configurations, baselines, parallel runs, results table, report.",
+                       no_args_is_help=True)
+app.add_typer(grid_app, name="grid")
+
+
+def _percent(value: object) -> str:
+    return f"{value:.0%}" if isinstance(value, (int, float)) else "-"
+
+
+def _show(rows: list[dict], baselines_only: bool) -> None:
+    table = Table(title="results (fraction of the exact optimum)")
+    table.add_column("configuration")
+    table.add_column("optimum", justify="right")
+    policies = [("untuned", "untuned"), ("best_of_n", "best-of-N"), ("prompt_steered", "steered"),
+                ("openai", "openai"), ("random_oracle", "random s")]
+    if not baselines_only:
+        policies.append(("trained", "trained"))
+    policies = [(p, label) for p, label in policies if any(r.get(f"{p}_fraction") is not None for r in rows)]
+    for _, label in policies:
+        table.add_column(label, justify="right")
+    table.add_column("status")
+    for r in rows:
+        status = "[red]failed[/red]" if r.get("error") else "ok"
+        optimum = f"{r['optimum']:g}" if r.get("optimum") is not None else "-"
+        table.add_row(r["name"], optimum, *(_percent(r.get(f"{p}_fraction")) for p, _ in policies), status)
+    console.print(table)
+
+
+@grid_app.command("run")
+def run(
+    config: Path = typer.Argument(..., help="Grid config (YAML): base run config, grid of values, baselines."),
+    out: Path | None = typer.Option(None, help="Grid folder (default runs/<config name>); rerun to resume."),
+    workers: int | None = typer.Option(None, min=1, help="Parallel trainings (default: one per core)."),
+    ray: bool | None = typer.Option(None, "--ray/--local", help="Run trainings as Ray tasks (default: when RAY_ADDRESS is set)."),
+    baselines_only: bool = typer.Option(False, "--baselines-only", help="Score the baselines only; no training."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write report.html when done."),
+) -> None:
+    """Run every configuration of a grid: baselines, then one training each; resumable."""
+    from engagegen.experiments import load_grid_config, run_grid
+    from engagegen.report.grid_report import grid_report
+
+    with friendly_errors():
+        grid = load_grid_config(config)
+        out_dir = out or Path("runs") / grid.name
+        started = time.time()
+        try:
+            outcome = run_grid(grid, out_dir, workers=workers, ray=ray, baselines_only=baselines_only)
+        except KeyboardInterrupt:
+            console.print(f"interrupted; run the same command again to resume ({out_dir})")
+            raise typer.Exit(130) from None
+        seconds = time.time() - started
+        page = grid_report(out_dir) if report else None
+    _show(outcome.rows, baselines_only)
+    console.print(f"{len(outcome.rows)} configurations: {len(outcome.scored)} baselines scored, {len(outcome.trained)} trained, "
+                  f"{len(outcome.skipped)} already done, {len(outcome.errors)} failed ({outcome.backend}, {seconds:.0f} s)")
+    console.print(f"table: {outcome.parquet} and {outcome.csv}")
+    if page is not None:
+        console.print(f"report: {page}")
+    if outcome.errors:
+        raise typer.Exit(1)
+
+
+@grid_app.command("list")
+def list_(config: Path = typer.Argument(..., help="Grid config (YAML).")) -> None:
+    """List a grid's configurations (id and grid values) without running anything."""
+    from engagegen.experiments import load_grid_config, sample_budget
+
+    with friendly_errors():
+        grid = load_grid_config(config)
+    table = Table(title=f"{grid.name}: {len(grid.configurations)} configurations")
+    table.add_column("id")
+    table.add_column("configuration")
+    table.add_column("sample budget", justify="right")
+    for c in grid.configurations:
+        table.add_row(c.id, c.name, str(sample_budget(c.config)))
+    console.print(table)
+
+
+@grid_app.command("report")
+def report_(grid_dir: Path = typer.Argument(..., help="A grid folder written by `engagegen grid run`.")) -> None:
+    """Write (or rewrite) a grid's report.html, figures and results table."""
+    from engagegen.report.grid_report import grid_report
+
+    with friendly_errors():
+        console.print(f"report: {grid_report(grid_dir)}")

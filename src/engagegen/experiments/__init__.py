@@ -1,0 +1,26 @@
+"""Experiments at scale: grids of run configurations, baselines, parallel or Ray runs, results tables.
+
+>>> # grid = load_grid_config("configs/paper-central.yaml")
+>>> # outcome = run_grid(grid, "runs/paper-central")           # baselines, then one training per configuration
+>>> # outcome = run_grid(grid, "runs/paper", baselines_only=True)
+"""
+
+from engagegen.experiments.baselines import POLICIES, describe_audience, random_opinion_engagement, steered_prompt
+from engagegen.experiments.config import (
+    BaselineConfig,
+    Configuration,
+    GridConfig,
+    OpenAIBaselineConfig,
+    config_hash,
+    load_grid_config,
+    sample_budget,
+)
+from engagegen.experiments.results import TARGET_FRACTION, ResultsLog, results_rows, write_results_table
+from engagegen.experiments.runner import GridError, GridOutcome, available_cores, run_grid, train_configuration
+
+__all__ = [
+    "GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "Configuration", "load_grid_config", "config_hash",
+    "sample_budget", "run_grid", "GridOutcome", "GridError", "train_configuration", "available_cores",
+    "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "POLICIES", "describe_audience",
+    "steered_prompt", "random_opinion_engagement",
+]

@@ -1,0 +1,496 @@
+"""Baselines for every configuration of a grid, each scored by that configuration's own reward.
+
+Sampling posts is the expensive part, and most of it does not depend on the network: the untuned
+model's posts depend only on (model, prompt, generation settings, seed), so one pool is sampled per
+such key and scored against every configuration; a prompt-steered pool depends only on the
+audience description in its prompt (in quarters, so that networks with a similar opinion mix share it).
+Pools are cached as JSONL files in the grid folder (``pools/``) and reused by later runs.
+
+Scoring a pool against many configurations repeats the text scorers (opinion, topic, fluency,
+moderation) on the same texts; they are memoised per text, so each text is scored once and only
+the engagement lookup runs per configuration. The reward object is the same
+:class:`~engagegen.reward.EngagementReward` a training run builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engagegen.config import atomic_write_text, to_dict
+from engagegen.experiments.config import BaselineConfig, Configuration, sample_budget
+from engagegen.training.config import RunConfig
+
+__all__ = ["Pool", "PoolCache", "BaselineScorer", "describe_audience", "steered_prompt", "random_opinion_engagement",
+           "run_baselines", "POLICIES"]
+
+#: Policies of the results table, in the order the figures show them.
+POLICIES = ("untuned", "best_of_n", "prompt_steered", "openai", "random_oracle", "trained")
+
+# Opinion bands of the audience description: against below 0.4, neutral up to 0.6, in favour above.
+_AGAINST, _FAVOUR = 0.4, 0.6
+
+
+def _key(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------------------------- pools
+@dataclass
+class Pool:
+    """Posts sampled for a baseline: ``prompts[i]`` is the exact model input that produced ``texts[i]``."""
+
+    kind: str
+    key: str
+    prompts: list[str]
+    texts: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def head(self, n: int) -> Pool:
+        return Pool(self.kind, self.key, self.prompts[:n], self.texts[:n], self.meta)
+
+
+class PoolCache:
+    """Pools as ``<folder>/<kind>-<key>.jsonl``: a metadata line, then one ``{"prompt", "text"}`` per post."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    def path(self, kind: str, key: str) -> Path:
+        return self.folder / f"{kind}-{key}.jsonl"
+
+    def load(self, kind: str, key: str, n: int) -> Pool | None:
+        """The cached pool if it holds at least ``n`` posts (its first ``n``), else None."""
+        path = self.path(kind, key)
+        if not path.exists():
+            return None
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            meta = json.loads(lines[0])["meta"]
+            rows = [json.loads(line) for line in lines[1:] if line.strip()]
+        except (OSError, ValueError, KeyError, IndexError):
+            return None  # unreadable: sample again (the file is rewritten atomically)
+        if len(rows) < n:
+            return None
+        return Pool(kind, key, [r["prompt"] for r in rows], [r["text"] for r in rows], meta).head(n)
+
+    def save(self, pool: Pool) -> Path:
+        lines = [json.dumps({"meta": pool.meta})] + [json.dumps({"prompt": p, "text": t}) for p, t in zip(pool.prompts, pool.texts)]
+        return atomic_write_text(self.path(pool.kind, pool.key), "\n".join(lines) + "\n")
+
+
+def _generation_key(cfg: RunConfig) -> dict[str, Any]:
+    gen = cfg.generation
+    return {"model": gen.model, "max_new_tokens": gen.max_new_tokens, "temperature": gen.temperature,
+            "top_p": gen.top_p, "seed": cfg.seed}
+
+
+def untuned_key(cfg: RunConfig) -> str:
+    """The untuned pool a configuration uses: the same for every network and agent."""
+    gen = cfg.generation
+    return _key({**_generation_key(cfg), "mode": gen.mode, "prompt": gen.prompt, "reply_posts": gen.reply_posts,
+                 "topic": cfg.topic})
+
+
+# ------------------------------------------------------------------------------ audience description
+def describe_audience(opinions: np.ndarray, agent: int, topic: str) -> str:
+    """The audience's opinion mix in words, in quarters, so that audiences with similar mixes share
+    one prompt (and one pool of posts). Against: opinion below 0.4; in favour: above 0.6.
+
+    >>> describe_audience(np.array([0.5, 0.05, 0.1, 0.2, 0.9]), 0, "cats")
+    'about three quarters of them are against cats, none are neutral and about a quarter are in favour'
+    """
+    x = np.delete(np.asarray(opinions, dtype=np.float64), agent)
+    if x.size == 0:
+        x = np.asarray(opinions, dtype=np.float64)
+    shares = np.array([np.mean(x < _AGAINST), np.mean((x >= _AGAINST) & (x <= _FAVOUR)), np.mean(x > _FAVOUR)])
+    quarters = np.round(shares * 4).astype(int)
+    quarters[int(np.argmax(shares))] += 4 - quarters.sum()  # make the rounded shares add up to the whole
+    against, neutral, favour = (_QUARTERS[q] for q in quarters)
+    return f"{against} of them are against {topic}, {neutral} are neutral and {favour} are in favour"
+
+
+_QUARTERS = ("none", "about a quarter", "about half", "about three quarters", "all")
+
+
+def steered_prompt(topic: str, audience: str) -> str:
+    """The prompt-steered baseline's request: the audience's opinion mix and a post that fits it."""
+    return (f"Write a short social media post about {topic} for your followers. About your followers: {audience}. "
+            f"Write the post so that as many of them as possible agree with it and share it.")
+
+
+# ------------------------------------------------------------------------------------------ sampling
+def sample_local(
+    generator: Any, prompts: Sequence[str], n: int, cfg: RunConfig, seed: int, batch_size: int,
+    advance: Callable[[int], None] | None = None,
+) -> tuple[list[str], list[str]]:
+    """``n`` posts spread evenly over ``prompts`` (exact model inputs), in round-robin order so any
+    prefix of the pool is balanced over the prompts. Chunk ``i`` is sampled with seed ``seed + i``."""
+    gen = cfg.generation
+    prompts = list(prompts)
+    per_prompt = -(-n // len(prompts))
+    chunk = max(1, batch_size // len(prompts))
+    groups: list[list[str]] = [[] for _ in prompts]
+    for i, start in enumerate(range(0, per_prompt, chunk)):
+        count = min(chunk, per_prompt - start)
+        out = generator.generate(prompts, n=count, max_new_tokens=gen.max_new_tokens, temperature=gen.temperature,
+                                 top_p=gen.top_p, seed=seed + i, raw=True)
+        for group, new in zip(groups, out):
+            group.extend(new)
+        if advance:
+            advance(count * len(prompts))
+    order = [(j, k) for k in range(per_prompt) for j in range(len(prompts))][:n]
+    return [prompts[j] for j, _ in order], [groups[j][k] for j, k in order]
+
+
+class _Models:
+    """One local model in memory at a time (pools are sampled grouped by model)."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.model: Any = None
+        self.tokenizer: Any = None
+
+    def get(self, name: str) -> tuple[Any, Any]:
+        if name != self.name:
+            from engagegen.generation import load_model_and_tokenizer
+
+            self.model = self.tokenizer = None
+            self.model, self.tokenizer = load_model_and_tokenizer(name)
+            self.model.eval()
+            self.name = name
+        return self.model, self.tokenizer
+
+
+# --------------------------------------------------------------------------------------- scoring
+class _Memo:
+    """A text scorer that scores each distinct text once (``score``; ``flags`` for moderation,
+    ``out_of_language`` for the language check)."""
+
+    def __init__(self, scorer: Any) -> None:
+        self.scorer = scorer
+        self._values: dict[str, Any] = {}
+        self._flags: dict[str, list[str]] = {}
+        self._language: dict[str, bool] = {}
+
+    def _lookup(self, texts: Sequence[str], cache: dict[str, Any], fn: Callable[[list[str]], Any]) -> list[Any]:
+        todo = list(dict.fromkeys(t for t in texts if t not in cache))
+        if todo:
+            cache.update(zip(todo, list(fn(todo))))
+        return [cache[t] for t in texts]
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._lookup(texts, self._values, self.scorer.score), dtype=np.float64)
+
+    def flags(self, texts: Sequence[str]) -> list[list[str]]:
+        return [list(f) for f in self._lookup(texts, self._flags, self.scorer.flags)]
+
+    def out_of_language(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._lookup(texts, self._language, self.scorer.out_of_language), dtype=bool)
+
+
+def random_opinion_engagement(reward: Any) -> float:
+    """Expected engagement of a post whose opinion value s ~ Uniform(0, 1), via the reward's lookup.
+
+    Exact for engagement models that are step functions of s (they report their breakpoints): the
+    sum over steps of width x engagement. Otherwise a 2,000-point midpoint rule.
+    """
+    from engagegen.reward import SteppedEngagement
+
+    if getattr(reward, "rewards", None):  # a reward over several audiences (replies to several posts): their mean
+        return float(np.mean([random_opinion_engagement(r) for r in reward.rewards]))
+    model = reward.engagement
+    if isinstance(model, SteppedEngagement):
+        inner = np.asarray(model.breakpoints(reward.network, reward.source), dtype=np.float64)
+        edges = np.unique(np.concatenate([[0.0, 1.0], inner[(inner > 0) & (inner < 1)]]))
+        mids, widths = 0.5 * (edges[:-1] + edges[1:]), np.diff(edges)
+        return float(np.dot(reward.lookup(mids), widths))
+    grid = (np.arange(2000) + 0.5) / 2000
+    return float(reward.lookup(grid).mean())
+
+
+class BaselineScorer:
+    """Builds each configuration's reward once per (network, agent, engagement, scoring) and scores
+    pools with it; networks, opinion scorers and per-text scores are shared across configurations."""
+
+    def __init__(self) -> None:
+        self._networks: dict[str, Any] = {}
+        self._scorers: dict[str, dict[str, _Memo]] = {}
+
+    def network(self, cfg: RunConfig) -> Any:
+        from engagegen.training.build import build_network
+
+        key = _key([to_dict(cfg.network), cfg.seed])
+        if key not in self._networks:
+            self._networks[key] = build_network(cfg.network, cfg.seed)
+        return self._networks[key]
+
+    def audience(self, cfg: RunConfig) -> tuple[Any, int]:
+        from engagegen.network import place_agent
+
+        net = self.network(cfg)
+        return net, place_agent(net, cfg.agent)
+
+    def scorers(self, cfg: RunConfig) -> dict[str, _Memo]:
+        from engagegen import scoring
+        from engagegen.training.build import build_opinion_scorer
+
+        key = _key([cfg.topic, to_dict(cfg.scoring)])
+        if key not in self._scorers:
+            self._scorers[key] = {
+                "opinion": _Memo(build_opinion_scorer(cfg.scoring)),
+                "topic_scorer": _Memo(scoring.TopicAlignment(cfg.topic, keywords=list(cfg.scoring.topic_keywords) or None)),
+                "fluency": _Memo(scoring.Fluency()),
+                "moderation": _Memo(scoring.Moderation()),
+                "language": _Memo(scoring.LanguageCheck()),
+            }
+        return self._scorers[key]
+
+    def reward(self, cfg: RunConfig) -> Any:
+        """The configuration's reward, built as :func:`engagegen.training.build.build_reward` builds it
+        (with the shared, memoised text scorers; reply mode's reward is built by build_reward itself)."""
+        from engagegen.reward import EngagementReward
+        from engagegen.training.build import build_engagement, build_reward
+
+        net, agent = self.audience(cfg)
+        engagement = build_engagement(cfg.engagement, cfg.seed, net)
+        if cfg.generation.mode == "reply":
+            return build_reward(cfg, net, agent, engagement)
+        return EngagementReward(network=net, source=agent, engagement=engagement, topic=cfg.topic, config=cfg.reward,
+                                **self.scorers(cfg))
+
+
+def _policy(out: Any, name: str) -> dict[str, Any]:
+    from engagegen.training import gate_pass
+
+    return {f"{name}_n": len(out), f"{name}_engaged": float(out.engaged.mean()),
+            f"{name}_fraction": float(out.engaged_fraction.mean()), f"{name}_gate_share": float(gate_pass(out).mean()),
+            f"{name}_opinion": float(out.opinion.mean())}
+
+
+def _examples(out: Any, policy: str, k: int) -> list[dict[str, Any]]:
+    from engagegen.training import gate_pass
+
+    passed = gate_pass(out)
+    top = np.argsort(-out.total, kind="stable")[:k]
+    return [{"policy": policy, "text": out.text[i], "opinion": round(float(out.opinion[i]), 4),
+             "engaged": float(out.engaged[i]), "total": round(float(out.total[i]), 4), "passes_gates": bool(passed[i])}
+            for i in top]
+
+
+def score_configuration(
+    configuration: Configuration, settings: BaselineConfig, scorer: BaselineScorer, pools: dict[str, Pool],
+    openai_errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Every baseline of one configuration, as a flat dict of results (plus ``examples``)."""
+    started = time.time()
+    cfg = configuration.config
+    reward = scorer.reward(cfg)
+    net, agent = scorer.audience(cfg)
+    opt = reward.optimum
+    value = float(opt.value)
+    result: dict[str, Any] = {
+        "n_users": int(net.n_users), "agent_user": int(agent), "optimum": value, "optimal_message": float(opt.message),
+        "optimal_intervals": [[float(iv.lo), float(iv.hi)] for iv in opt.intervals],
+    }
+    examples: list[dict[str, Any]] = []
+    k = settings.examples
+    n_best = _best_of_n(cfg, settings)
+    if settings.untuned or settings.best_of_n:
+        pool = pools[untuned_key(cfg)]
+        out = reward.score(pool.texts[: max(n_best, settings.samples)], pool.prompts[: max(n_best, settings.samples)])
+        if settings.untuned:
+            result.update(_policy(out, "untuned"))
+            examples += _examples(out, "untuned", k)
+        if settings.best_of_n:
+            head = out.subset(np.arange(min(n_best, len(out))))
+            order = np.argsort(-head.total, kind="stable")
+            best, topk = int(order[0]), order[: settings.samples]
+            result.update({"best_of_n_n": len(head), "best_of_n_engaged": float(head.engaged[best]),
+                           "best_of_n_fraction": float(head.engaged_fraction[best]),
+                           "best_of_n_opinion": float(head.opinion[best]),
+                           "best_of_n_topk_engaged": float(head.engaged[topk].mean()),
+                           "best_of_n_topk_fraction": float(head.engaged_fraction[topk].mean())})
+            examples += _examples(head, "best_of_n", k)
+    if settings.prompt_steered and cfg.generation.mode != "reply":
+        audience = describe_audience(net.opinions, agent, cfg.topic)
+        pool = pools[steered_key(cfg, audience)]
+        out = reward.score(pool.texts, pool.prompts)
+        result["audience"] = audience
+        result.update(_policy(out, "prompt_steered"))
+        examples += _examples(out, "prompt_steered", k)
+    if settings.openai is not None:
+        key = openai_key(cfg, settings)
+        result["openai_label"] = settings.openai.label
+        if key in pools:
+            out = reward.score(pools[key].texts, pools[key].prompts)
+            result.update(_policy(out, "openai"))
+            examples += _examples(out, "openai", k)
+        else:
+            result["openai_error"] = (openai_errors or {}).get(key, "no posts")
+    if settings.random_oracle:
+        engaged = random_opinion_engagement(reward)
+        result.update({"random_oracle_engaged": engaged, "random_oracle_fraction": engaged / value if value > 0 else 0.0})
+    result["baselines_seconds"] = round(time.time() - started, 3)
+    result["examples"] = examples
+    return result
+
+
+def _best_of_n(cfg: RunConfig, settings: BaselineConfig) -> int:
+    n = sample_budget(cfg)
+    return min(n, settings.best_of_n_max) if settings.best_of_n_max else n
+
+
+def steered_key(cfg: RunConfig, audience: str) -> str:
+    return _key({**_generation_key(cfg), "prompt": steered_prompt(cfg.topic, audience)})
+
+
+def openai_key(cfg: RunConfig, settings: BaselineConfig) -> str:
+    assert settings.openai is not None
+    gen = cfg.generation
+    return _key({"base_url": settings.openai.base_url, "model": settings.openai.model, "mode": gen.mode,
+                 "prompt": gen.prompt, "topic": cfg.topic, "max_new_tokens": gen.max_new_tokens,
+                 "temperature": gen.temperature, "seed": cfg.seed, "n": settings.samples})
+
+
+# ------------------------------------------------------------------------------------------ driver
+@dataclass
+class _Need:
+    kind: str
+    key: str
+    cfg: RunConfig
+    n: int
+    prompt: str | None = None  # the steering request (steered pools)
+
+
+def _needs(configurations: Sequence[Configuration], settings: BaselineConfig, scorer: BaselineScorer,
+           broken: dict[str, str]) -> dict[tuple[str, str], _Need]:
+    needs: dict[tuple[str, str], _Need] = {}
+    for c in configurations:
+        cfg = c.config
+        try:
+            if settings.untuned or settings.best_of_n:
+                n = max(_best_of_n(cfg, settings), settings.samples)
+                key = ("untuned", untuned_key(cfg))
+                if key not in needs or needs[key].n < n:
+                    needs[key] = _Need("untuned", key[1], cfg, n)
+            if settings.prompt_steered and cfg.generation.mode != "reply":  # a reply answers its post: no steering
+                net, agent = scorer.audience(cfg)
+                audience = describe_audience(net.opinions, agent, cfg.topic)
+                key = ("steered", steered_key(cfg, audience))
+                needs.setdefault(key, _Need("steered", key[1], cfg, settings.samples, steered_prompt(cfg.topic, audience)))
+            if settings.openai is not None:
+                key = ("openai", openai_key(cfg, settings))
+                needs.setdefault(key, _Need("openai", key[1], cfg, settings.samples))
+        except Exception as exc:  # noqa: BLE001  (a broken configuration is reported, the others go on)
+            broken[c.id] = f"{type(exc).__name__}: {exc}"
+    return needs
+
+
+def _sample(need: _Need, settings: BaselineConfig, models: _Models, advance: Callable[[int], None]) -> Pool:
+    from engagegen.generation import build_prompts, to_chat
+
+    cfg, gen = need.cfg, need.cfg.generation
+    started = time.time()
+    meta: dict[str, Any] = {"kind": need.kind, "n": need.n, "topic": cfg.topic, "seed": cfg.seed, **_generation_key(cfg)}
+    if need.kind == "openai":
+        from engagegen.generation import OpenAICompatible
+
+        oa = settings.openai
+        assert oa is not None
+        client = OpenAICompatible(oa.base_url, oa.model, api_key_env=oa.api_key_env, timeout=oa.timeout,
+                                  max_retries=oa.max_retries)
+        prompts = build_prompts(gen.mode, cfg.topic, template=gen.prompt or None, posts_file=gen.reply_posts)
+        per_prompt = -(-need.n // len(prompts))
+        out = client.generate(prompts, n=per_prompt, max_new_tokens=gen.max_new_tokens, temperature=gen.temperature,
+                              seed=cfg.seed)
+        pairs = [(prompts[j], out[j][k]) for k in range(per_prompt) for j in range(len(prompts))][: need.n]
+        advance(need.n)
+        meta.update(model=oa.model, base_url=oa.base_url)
+        return Pool(need.kind, need.key, [p for p, _ in pairs], [t for _, t in pairs],
+                    {**meta, "seconds": round(time.time() - started, 1)})
+    from engagegen.generation import LocalModel
+
+    model, tokenizer = models.get(gen.model)
+    generator = LocalModel.from_loaded(model, tokenizer, batch_size=settings.batch_size)
+    if need.kind == "untuned":
+        prompts = build_prompts(gen.mode, cfg.topic, template=gen.prompt or None, posts_file=gen.reply_posts,
+                                tokenizer=tokenizer)
+    else:
+        assert need.prompt is not None
+        # The steering request is an instruction: through the chat template when the model has one.
+        prompts = [to_chat(tokenizer, need.prompt) if tokenizer.chat_template else need.prompt]
+        meta["request"] = need.prompt
+    # A distinct seed stream per pool kind, so the steered pool does not replay the untuned samples.
+    seed = cfg.seed + (0 if need.kind == "untuned" else 100_003)
+    prompt_of, texts = sample_local(generator, prompts, need.n, cfg, seed, settings.batch_size, advance)
+    return Pool(need.kind, need.key, prompt_of, texts, {**meta, "seconds": round(time.time() - started, 1)})
+
+
+def run_baselines(
+    configurations: Sequence[Configuration], settings: BaselineConfig, pool_dir: str | Path, progress: bool = True,
+) -> Iterator[tuple[Configuration, dict[str, Any] | str]]:
+    """Baselines of each configuration: yields ``(configuration, results)`` or ``(configuration, error)``.
+
+    Pools are sampled first (cached in ``pool_dir``), then every configuration is scored against them.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    cache = PoolCache(pool_dir)
+    scorer = BaselineScorer()
+    broken: dict[str, str] = {}
+    pools: dict[str, Pool] = {}
+    openai_errors: dict[str, str] = {}
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress) as bar:
+        setup = bar.add_task("networks", total=None, info="building networks and placing agents")
+        needs = _needs(configurations, settings, scorer, broken)
+        bar.remove_task(setup)
+        todo = []
+        for (kind, key), need in needs.items():
+            cached = cache.load(kind, key, need.n)
+            if cached is not None:
+                pools[key] = cached
+            else:
+                todo.append(need)
+        if todo:
+            task = bar.add_task("sampling posts", total=sum(n.n for n in todo), info="")
+            models = _Models()
+            for need in sorted(todo, key=lambda n: (n.kind == "openai", n.cfg.generation.model)):
+                bar.update(task, info=f"{need.kind} pool ({need.cfg.generation.model if need.kind != 'openai' else settings.openai.label})")  # type: ignore[union-attr]
+                try:
+                    pool = _sample(need, settings, models, lambda k: bar.advance(task, k))
+                except Exception as exc:  # noqa: BLE001  (a failed OpenAI server must not stop the local baselines)
+                    if need.kind != "openai":
+                        raise
+                    openai_errors[need.key] = f"{type(exc).__name__}: {exc}"
+                    continue
+                cache.save(pool)
+                pools[need.key] = pool
+            models.model = None
+        task = bar.add_task("scoring baselines", total=len(configurations), info="")
+        for c in configurations:
+            if c.id in broken:
+                yield c, broken[c.id]
+            else:
+                bar.update(task, info=c.name)
+                try:
+                    result = score_configuration(c, settings, scorer, pools, openai_errors)
+                except Exception as exc:  # noqa: BLE001
+                    yield c, f"{type(exc).__name__}: {exc}"
+                else:
+                    yield c, result
+            bar.advance(task)
+
+

@@ -1,0 +1,477 @@
+"""Run every configuration of a grid: baselines in this process, trainings in parallel workers.
+
+Workers are a local pool of processes by default (one per core, each with cores // workers torch
+threads so they do not oversubscribe the machine) or Ray tasks when asked (``ray=True``) or when
+``RAY_ADDRESS`` is set. Each configuration trains in its own run folder ``runs/<id>/``.
+
+Resumable: a finished configuration is recorded in ``results.jsonl`` (rewritten atomically) and
+never run again; killing the runner loses at most the configurations in flight, and those resume
+from their last checkpoint on the next run. A configuration that fails is recorded with its error
+and the others go on; a worker process that dies (killed, out of memory) is retried once, then
+reported. The grid folder also holds the cached baseline pools (``pools/``) and the results table
+(``results.parquet``, ``results.csv``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engagegen.config import atomic_write_text, dump_yaml, to_dict
+from engagegen.experiments.config import Configuration, GridConfig
+from engagegen.experiments.results import ResultsLog, first_reaching, results_rows, write_results_table
+
+__all__ = ["run_grid", "GridOutcome", "GridError", "train_configuration", "collect_run", "DEFAULT_TASK", "available_cores"]
+
+#: The task a worker runs for each configuration: ``module:function`` taking the payload dict.
+DEFAULT_TASK = "engagegen.experiments.runner:train_configuration"
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+_RESULT_FILE = "grid_result.json"
+
+
+class GridError(RuntimeError):
+    """A grid that cannot run (folder in use, Ray unavailable when required); the message says what to do."""
+
+
+@dataclass
+class GridOutcome:
+    """What a :func:`run_grid` call did: the rows of the results table, the table files, the ids
+    whose baselines were scored and which were trained by this call, those that had nothing left to
+    do, and those that failed (id -> error)."""
+
+    out_dir: Path
+    rows: list[dict[str, Any]]
+    parquet: Path
+    csv: Path
+    scored: list[str] = field(default_factory=list)
+    trained: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    backend: str = "local"
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+# ------------------------------------------------------------------------------------ the training task
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _interval_distance(s: float, intervals: list[list[float]]) -> float:
+    return min((max(lo - s, 0.0, s - hi) for lo, hi in intervals), default=0.0)
+
+
+def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: int = 3) -> dict[str, Any]:
+    """A finished run folder as one results record: summary, steps to the target, curves, example posts."""
+    metrics, evals = _read_jsonl(run_dir / "metrics.jsonl"), _read_jsonl(run_dir / "eval.jsonl")
+    samples = [s for s in _read_jsonl(run_dir / "samples.jsonl") if s.get("policy") == "trained"]
+    steps_eval = first_reaching([e["step"] for e in evals], [e.get("engaged_fraction") for e in evals])
+    steps_train = first_reaching([m["step"] for m in metrics], [m.get("engaged_fraction_mean") for m in metrics])
+    intervals = summary.get("optimal_intervals", [])
+    s = float(summary["trained_opinion_mean"])
+    distance = _interval_distance(s, intervals)
+    top = sorted(samples, key=lambda r: -r.get("total", 0.0))[:examples]
+    return {
+        "optimum": summary["optimum"], "optimal_intervals": intervals,
+        "trained_engaged": summary["trained_engaged_mean"], "trained_fraction": summary["trained_fraction_of_optimum"],
+        "trained_gate_share": summary.get("trained_gate_share"), "trained_opinion": s,
+        "final_opinion_in_optimal": distance == 0.0, "final_opinion_distance": distance,
+        "steps_to_90": steps_eval, "samples_to_90": None if steps_eval is None else steps_eval * group,
+        "steps_to_90_train": steps_train, "samples_to_90_train": None if steps_train is None else steps_train * group,
+        "steps": summary.get("steps"), "best_step": summary.get("best_step"), "early_stopped": summary.get("early_stopped"),
+        "samples_seen": summary.get("samples_seen"), "wall_seconds": summary.get("wall_seconds"),
+        "trainer_untuned_engaged": summary.get("untuned_engaged_mean"),
+        "trainer_best_of_n_engaged": summary.get("best_of_n_engaged_mean"),
+        "run_dir": str(run_dir),
+        "curves": {
+            "step": [m["step"] for m in metrics],
+            "engaged_mean": [m.get("engaged_mean") for m in metrics],
+            "engaged_max": [m.get("engaged_max") for m in metrics],
+            "opinion_mean": [m.get("opinion_mean") for m in metrics],
+            "eval_step": [e["step"] for e in evals],
+            "eval_engaged_fraction": [e.get("engaged_fraction") for e in evals],
+            "eval_opinion_mean": [e.get("opinion_mean") for e in evals],
+        },
+        "examples": [{"policy": "trained", "text": r["text"], "opinion": round(float(r["opinion"]), 4),
+                      "engaged": float(r["engaged"]), "total": round(float(r["total"]), 4),
+                      "passes_gates": bool(r.get("passes_gates"))} for r in top],
+    }
+
+
+def train_configuration(payload: dict[str, Any]) -> dict[str, Any]:
+    """The default task: train one configuration in its run folder, resuming a run left there.
+
+    A folder whose run already finished (``summary.json``) is read, not trained again.
+    """
+    from engagegen.config import from_dict
+    from engagegen.training import EngagementTrainer, RunConfig
+    from engagegen.training.checkpoint import latest_checkpoint
+
+    cfg = from_dict(RunConfig, payload["config"])
+    run_dir = Path(payload["run_dir"])
+    group = cfg.training.group_size * cfg.training.prompts_per_step
+    summary_path = run_dir / "summary.json"
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+    else:
+        from engagegen.network import place_agent
+        from engagegen.training.build import build_network
+
+        # A configuration whose audience cannot be built fails here, in a second, not after loading a model.
+        place_agent(build_network(cfg.network, cfg.seed), cfg.agent)
+        resume = (run_dir / "metrics.jsonl").exists() or latest_checkpoint(run_dir / "checkpoints") is not None
+        summary = EngagementTrainer(cfg, run_dir).train(resume=resume, progress=False)
+        if summary.get("interrupted"):
+            return {"interrupted": True, "step": summary.get("step")}
+    return collect_run(run_dir, summary, group, int(payload.get("examples", 3)))
+
+
+# ----------------------------------------------------------------------------------------- workers
+def _resolve(task: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    module, _, name = task.partition(":")
+    if not name:
+        raise GridError(f"task {task!r} must be 'module:function'")
+    return getattr(importlib.import_module(module), name)
+
+
+def _run_task(task: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Run ``task`` on one configuration: ``{"status": "ok"|"interrupted"|"error", ...}``."""
+    try:
+        result = _resolve(task)(payload)
+    except BaseException as exc:  # noqa: BLE001  (recorded; KeyboardInterrupt too, as an interruption)
+        if isinstance(exc, KeyboardInterrupt):
+            return {"status": "interrupted"}
+        return {"status": "error", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    if result.get("interrupted"):
+        return {"status": "interrupted"}
+    return {"status": "ok", "result": result}
+
+
+def _watch_parent(parent: int) -> None:
+    """When the runner dies, stop this worker gracefully (a checkpoint is kept), then for good."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(300)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker_main(task: str, payload: dict[str, Any], threads: int, result_path: str, log_path: str) -> None:
+    """A spawned worker: its own process group (Ctrl-C reaches it through the runner only), its own
+    thread budget, output to the run folder's log, the outcome to ``result_path``."""
+    os.setpgrp()
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = str(threads)  # read by torch, numba and BLAS when they are first imported
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "a", buffering=1)  # noqa: SIM115  (lives as long as the process)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    _watch_parent(os.getppid())
+    outcome = _run_task(task, payload)
+    if outcome.get("traceback"):
+        sys.stderr.write(outcome["traceback"])  # into worker.log, for whoever looks into the failure
+    atomic_write_text(result_path, json.dumps(outcome, default=str))
+
+
+def _ray_task(task: str, payload: dict[str, Any], threads: int) -> dict[str, Any]:
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    return _run_task(task, payload)
+
+
+# ------------------------------------------------------------------------------------------ runner
+@contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GridError(f"{out_dir} is in use by another `engagegen grid run`; wait for it or use another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _use_ray(ray: bool | None) -> bool:
+    """Ray if asked (``True``: required), or if RAY_ADDRESS is set (``None``: falls back to the local pool)."""
+    if ray is False or (ray is None and not os.environ.get("RAY_ADDRESS")):
+        return False
+    try:
+        import ray as _ray  # noqa: F401
+    except ImportError:
+        message = "Ray is not installed (pip install 'engagegen[cluster]')"
+        if ray:
+            raise GridError(f"{message}; or run without --ray to use the local process pool") from None
+        _console().print(f"[yellow]RAY_ADDRESS is set but {message}: using the local process pool[/yellow]")
+        return False
+    return True
+
+
+def _payload(c: Configuration, out_dir: Path, threads: int, examples: int) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "config": to_dict(c.config), "run_dir": str(out_dir / "runs" / c.id),
+            "threads": threads, "examples": examples}
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA {task.fields[eta]}"), TextColumn("{task.fields[info]}"), disable=not enabled)
+
+
+def _eta(started: float, done: int, remaining: int) -> str:
+    if done == 0 or remaining == 0:
+        return "-:--:--" if remaining else "0:00:00"
+    seconds = int((time.time() - started) / done * remaining)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class _Recorder:
+    """Turns worker outcomes into log records and keeps the outcome's lists."""
+
+    def __init__(self, log: ResultsLog, outcome: GridOutcome) -> None:
+        self.log, self.outcome = log, outcome
+
+    def training(self, c: Configuration, result: dict[str, Any]) -> None:
+        status = result["status"]
+        if status == "ok":
+            self.log.append({"id": c.id, "name": c.name, "kind": "training", "status": "ok", "params": c.params,
+                             "result": result["result"]})
+            self.outcome.trained.append(c.id)
+        elif status == "error":
+            self.log.append({"id": c.id, "name": c.name, "kind": "training", "status": "error", "params": c.params,
+                             "error": result["error"]})
+            self.outcome.errors[c.id] = result["error"]
+
+
+def _run_local(items: list[Configuration], out_dir: Path, task: str, workers: int, threads: int, examples: int,
+               record: _Recorder, progress: bool, done_before: int, total: int) -> None:
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch/OpenMP state inherited through fork
+    queue: deque[tuple[Configuration, int]] = deque((c, 1) for c in items)
+    running: dict[int, tuple[Configuration, int, Any, Path]] = {}
+    stopping = False
+    started, finished = time.time(), 0
+    with _progress(progress) as bar:
+        console = bar.console  # messages above the live bar, not through it
+        task_id = bar.add_task("training", total=total, completed=done_before, eta="-:--:--", info="")
+        while queue or running:
+            try:
+                while queue and not stopping and len(running) < workers:
+                    c, attempt = queue.popleft()
+                    run_dir = out_dir / "runs" / c.id
+                    run_dir.mkdir(parents=True, exist_ok=True)
+                    result_path = run_dir / _RESULT_FILE
+                    result_path.unlink(missing_ok=True)
+                    proc = ctx.Process(target=_worker_main, name=f"grid-{c.id}",
+                                       args=(task, _payload(c, out_dir, threads, examples), threads, str(result_path),
+                                             str(run_dir / "worker.log")))
+                    proc.start()
+                    running[proc.sentinel] = (c, attempt, proc, result_path)
+                bar.update(task_id, info="running: " + ", ".join(v[0].name for v in running.values()))
+                for sentinel in wait(list(running), timeout=1.0):
+                    c, attempt, proc, result_path = running.pop(sentinel)
+                    proc.join()
+                    if result_path.exists():
+                        result = json.loads(result_path.read_text())
+                        record.training(c, result)
+                        if result["status"] != "interrupted":
+                            finished += 1
+                            bar.advance(task_id)
+                            if result["status"] == "error":
+                                console.print(f"[red]failed[/red] {c.name}: {result['error']}", highlight=False)
+                    elif stopping:
+                        pass
+                    elif attempt == 1:
+                        console.print(f"[yellow]worker for {c.name} died (exit code {proc.exitcode}); retrying once[/yellow]")
+                        queue.appendleft((c, 2))
+                    else:
+                        log_path = out_dir / "runs" / c.id / "worker.log"
+                        error = (f"the worker died twice (exit code {proc.exitcode}; a negative code is the signal "
+                                 f"that killed it)" + (f"; see {log_path}" if log_path.exists() else
+                                                       " before it started; see the runner's output"))
+                        record.training(c, {"status": "error", "error": error})
+                        console.print(f"[red]failed[/red] {c.name}: {error}", highlight=False)
+                        finished += 1
+                        bar.advance(task_id)
+                bar.update(task_id, eta=_eta(started, finished, len(queue) + len(running)))
+            except KeyboardInterrupt:
+                if stopping:  # second Ctrl-C: stop the workers now (their last checkpoints remain)
+                    for _, _, proc, _ in running.values():
+                        proc.kill()
+                    raise
+                stopping = True
+                queue.clear()
+                console.print(f"stopping: {len(running)} configuration(s) in flight finish their step and checkpoint "
+                              "(Ctrl-C again to stop them at once); run the grid again to resume")
+                for _, _, proc, _ in running.values():
+                    if proc.pid:
+                        os.kill(proc.pid, signal.SIGINT)
+        if stopping:
+            raise KeyboardInterrupt
+
+
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail in seconds on a host:port nobody listens on (Ray itself retries for minutes)."""
+    if not address or address in ("auto", "local"):
+        return
+    host_port = address.split("://", 1)[-1].rsplit("/", 1)[0]
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        return  # a form Ray understands and we do not: let Ray judge it
+    with socket.create_connection((host, int(port)), timeout=timeout):
+        pass
+
+
+def _connect_ray(required: bool) -> bool:
+    """Connect to the Ray cluster (RAY_ADDRESS, else a local Ray). False: none reachable, use the local pool."""
+    import ray
+
+    address = os.environ.get("RAY_ADDRESS") or None
+    try:
+        _check_reachable(address)
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    except Exception as exc:  # noqa: BLE001  (ConnectionError, RuntimeError, ... depending on the Ray version)
+        message = f"cannot reach the Ray cluster{f' at {address}' if address else ''}: {exc}"
+        if required:
+            raise GridError(f"{message}; unset RAY_ADDRESS or run without --ray to use the local process pool") from None
+        _console().print(f"[yellow]{message}: using the local process pool[/yellow]")
+        return False
+    return True
+
+
+def _run_ray(items: list[Configuration], out_dir: Path, task: str, threads: int, examples: int, record: _Recorder,
+             progress: bool, done_before: int, total: int) -> None:
+    """Each configuration a Ray task, retried once if its worker dies; results gathered here."""
+    import ray
+
+    remote = ray.remote(num_cpus=threads, max_retries=1)(_ray_task)
+    refs = {remote.remote(task, _payload(c, out_dir, threads, examples), threads): c for c in items}
+    started, finished = time.time(), 0
+    with _progress(progress) as bar:
+        task_id = bar.add_task("training (ray)", total=total, completed=done_before, eta="-:--:--", info="")
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
+            for ref in done:
+                c = refs.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001  (worker crashed twice, node died, ...)
+                    result = {"status": "error", "error": f"the Ray task failed twice: {type(exc).__name__}: {exc}"}
+                record.training(c, result)
+                finished += 1
+                bar.advance(task_id)
+            bar.update(task_id, eta=_eta(started, finished, len(refs)))
+
+
+def run_grid(
+    grid: GridConfig,
+    out_dir: str | Path,
+    workers: int | None = None,
+    ray: bool | None = None,
+    baselines_only: bool = False,
+    progress: bool = True,
+    *,
+    task: str = DEFAULT_TASK,
+) -> GridOutcome:
+    """Run ``grid`` into ``out_dir``: baselines for every configuration, then (unless
+    ``baselines_only``) one training per configuration, and write the results table.
+
+    workers: parallel trainings (default one per core). ray: ``True`` requires Ray, ``False``
+    forbids it, ``None`` uses it when RAY_ADDRESS is set. task: what a worker does with a
+    configuration, as ``module:function`` taking the payload dict (``id``, ``name``, ``config``,
+    ``run_dir``, ``threads``) and returning the record's result dict (default: train it).
+    """
+    from engagegen.experiments.baselines import run_baselines
+
+    out_dir = Path(out_dir)
+    configurations = grid.configurations
+    # Decide where trainings run before anything else, so a missing Ray fails at once, not after the baselines.
+    use_ray = not baselines_only and _use_ray(ray) and _connect_ray(required=bool(ray))
+    with _locked(out_dir):
+        dump_yaml(grid.to_dict(), out_dir / "grid.yaml")
+        log = ResultsLog(out_dir / "results.jsonl")
+        outcome = GridOutcome(out_dir, [], out_dir / "results.parquet", out_dir / "results.csv",
+                              backend="ray" if use_ray else "local")
+        key = json.dumps(to_dict(grid.baselines), sort_keys=True)
+        try:
+            # ---- baselines: all configurations at once, in this process (they share sampled pools)
+            finished = log.finished("baselines", key)
+            todo = [c for c in configurations if c.id not in finished]
+            if todo:
+                for c, result in run_baselines(todo, grid.baselines, out_dir / "pools", progress):
+                    if isinstance(result, str):
+                        log.append({"id": c.id, "name": c.name, "kind": "baselines", "status": "error", "key": key,
+                                    "params": c.params, "error": result})
+                        outcome.errors[c.id] = result
+                    else:
+                        log.append({"id": c.id, "name": c.name, "kind": "baselines", "status": "ok", "key": key,
+                                    "params": c.params, "result": result})
+                        outcome.scored.append(c.id)
+            # ---- training: one worker per configuration
+            if not baselines_only:
+                done = log.finished("training")
+                items = [c for c in configurations if c.id not in done]
+                if items:
+                    cores = available_cores()
+                    n_workers = max(1, min(workers or cores, len(items)))
+                    threads = max(1, cores // n_workers)
+                    common: dict[str, Any] = dict(
+                        out_dir=out_dir, task=task, threads=threads, examples=grid.baselines.examples,
+                        record=_Recorder(log, outcome), progress=progress,
+                        done_before=len(configurations) - len(items), total=len(configurations))
+                    if use_ray:
+                        _run_ray(items, **common)
+                    else:
+                        _run_local(items, workers=n_workers, **common)
+        finally:
+            done = log.finished("baselines", key)
+            if not baselines_only:
+                done &= log.finished("training")
+            outcome.skipped = [c.id for c in configurations if c.id in done and c.id not in outcome.scored
+                               and c.id not in outcome.trained]
+            outcome.rows = results_rows(configurations, log)
+            write_results_table(outcome.rows, out_dir)
+    return outcome
+

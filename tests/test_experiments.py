@@ -1,0 +1,496 @@
+"""Experiment grids on the tiny random Llama (see conftest.py): configs, baselines, parallel training,
+resume, failures, the results table, the report, and the report rendered in headless Chromium.
+
+What is checked: grid configs reject bad keys and values with the key's path; configuration ids
+are stable; baselines-only scores the paper's configurations from one shared pool, with numbers an
+independent computation reproduces; a training grid runs its configurations in worker processes,
+reports a broken configuration while the other finishes, and skips finished work when run again; a
+worker that dies is retried once, then reported; the report renders in a real browser without
+console errors and with its plots visible.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from engagegen.config import ConfigError, from_dict
+from engagegen.experiments import (
+    GridConfig,
+    GridError,
+    load_grid_config,
+    random_opinion_engagement,
+    run_grid,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_base(model_dir: Path) -> dict[str, Any]:
+    """A run config small enough to train two steps in seconds on the tiny model."""
+    return {
+        "topic": "cats",
+        "generation": {"model": str(model_dir), "max_new_tokens": 8},
+        "training": {"steps": 2, "group_size": 4, "checkpoint_every": 2},
+        "evaluation": {"every": 2, "during_samples": 4, "samples": 4, "best_of_n_max": 4, "batch_size": 8},
+    }
+
+
+def write_grid(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# ------------------------------------------------------------------------------------------ configs
+@pytest.mark.parametrize(
+    ("yaml_text", "path"),
+    [
+        ("grid: {network.opinons: [negative]}\n", "grid.network.opinons"),
+        ("grid: {training.steps: [2, ten]}\n", "grid.training.steps[1]"),
+        ("grid: {agent: []}\n", "grid.agent"),
+        ("grid: {agent: central}\n", "grid.agent"),
+        ("grid: {training: [{stpes: 3}]}\n", "grid.training[0]: training.stpes"),
+        ("base: {network: {sourc: file}}\n", "base.network.sourc"),
+        ("base: {training: {group_size: 1}}\n", "base.training"),
+        ("baselines: {sampels: 3}\n", "baselines.sampels"),
+        ("baselines: {samples: 0}\n", "baselines"),
+        ("baselines: {openai: {model: gpt-4o}}\n", "baselines.openai"),
+        ("grdi: {agent: [central]}\n", "grdi"),
+    ],
+)
+def test_bad_grid_configs_name_the_key(tmp_path: Path, yaml_text: str, path: str) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        load_grid_config(config)
+    assert str(info.value).startswith(path), str(info.value)
+
+
+def test_shipped_configs_expand_to_the_papers_grids() -> None:
+    full = load_grid_config(REPO / "configs" / "paper-synthetic.yaml")
+    central = load_grid_config(REPO / "configs" / "paper-central.yaml")
+    assert len(full.configurations) == 80 and len(central.configurations) == 16
+    assert len({c.id for c in full.configurations}) == 80
+    conditions = {(c.config.network.opinions, c.config.network.modularity, c.config.network.homophily) for c in full.configurations}
+    assert len(conditions) == 16 and {c.config.agent for c in full.configurations} == {
+        "central", "comm-largest", "comm-smallest", "echo-high", "echo-low"}
+    assert {c.config.agent for c in central.configurations} == {"central"}
+    import engagegen.cli.grid_cmd  # noqa: F401  (registers `engagegen grid`)
+    from typer.testing import CliRunner
+
+    from engagegen.cli.app import app
+
+    listed = CliRunner().invoke(app, ["grid", "list", str(REPO / "configs" / "paper-central.yaml")], terminal_width=200)
+    assert listed.exit_code == 0 and "16 configurations" in listed.output
+    assert all(c.id in listed.output for c in central.configurations)
+    real = load_grid_config(REPO / "configs" / "real-network.yaml")
+    assert {c.config.network.source for c in real.configurations} == {"file"}
+    for c in real.configurations:  # the shipped data files exist where the config says
+        assert (REPO / c.config.network.path).exists() and (REPO / str(c.config.network.opinions_file)).exists()
+
+
+def test_configuration_ids_are_stable_and_readable() -> None:
+    grid = {"grid": {"network.opinions": ["negative", "positive"], "agent": ["central", "echo-low"]}}
+    first = from_dict(GridConfig, grid).configurations
+    again = from_dict(GridConfig, {**grid, "base": {"engagement": {"epsilon": 0.2}}}).configurations  # a default, spelled out
+    changed = from_dict(GridConfig, {**grid, "base": {"engagement": {"epsilon": 0.15}}}).configurations
+    assert [c.id for c in first] == [c.id for c in again]
+    assert not {c.id for c in first} & {c.id for c in changed}
+    assert first[1].id.startswith("negative_echo-low-") and first[1].name == "opinions=negative, agent=echo-low"
+    assert first[1].config.agent == "echo-low" and first[1].config.network.opinions == "negative"
+
+
+def test_the_real_network_config_loads_the_shipped_graph() -> None:
+    from engagegen.network import place_agent
+    from engagegen.training.build import build_network
+
+    grid = load_grid_config(REPO / "configs" / "real-network.yaml")
+    cwd = Path.cwd()
+    os.chdir(REPO)  # paths in configs are relative to where the grid runs
+    try:
+        nets = [build_network(c.config.network, c.config.seed) for c in grid.configurations]
+    finally:
+        os.chdir(cwd)
+    assert all(net.n_users == 34 and net.n_edges == 156 for net in nets)  # the karate club, both directions
+    polarized = nets[0].opinions
+    assert polarized[0] < 0.5 < polarized[33]  # the instructor's and the president's factions
+    assert place_agent(nets[0], "central") == 0  # Mr. Hi has the highest betweenness
+
+
+def test_random_opinion_oracle_is_the_exact_average_over_s() -> None:
+    from engagegen.engagement import BoundedConfidenceCascade
+    from engagegen.network import SocialNetwork
+    from engagegen.reward.lookup import EngagementLookup
+
+    rng = np.random.default_rng(3)
+    edges = [(u, v) for u in range(40) for v in rng.choice(40, 3, replace=False) if u != v]
+    net = SocialNetwork.from_edges(edges, rng.beta(2, 5, 40))
+
+    class Reward:  # the attributes random_opinion_engagement reads off an EngagementReward
+        network, source, engagement = net, 0, BoundedConfidenceCascade(epsilon=0.2)
+        lookup = EngagementLookup(net, 0, engagement)
+
+    dense = BoundedConfidenceCascade(epsilon=0.2).engagement(net, 0, (np.arange(200_000) + 0.5) / 200_000).mean()
+    assert random_opinion_engagement(Reward()) == pytest.approx(dense, abs=1e-3)
+
+
+# ---------------------------------------------------------------------------------- baselines only
+def test_baselines_only_scores_paper_configs_from_one_pool(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    import engagegen.cli.grid_cmd  # noqa: F401  (registers `engagegen grid`)
+    from engagegen.cli.app import app
+    from engagegen.engagement import BoundedConfidenceCascade
+    from engagegen.network import paper_network, place_agent
+    from engagegen.scoring import VaderOpinion
+
+    config = write_grid(tmp_path / "paper-few.yaml", {
+        "name": "paper-few", "base": tiny_base(tiny_model_dir),
+        "grid": {"network.opinions": ["negative", "positive"], "agent": ["central", "echo-low"]},
+        "baselines": {"samples": 6},
+    })
+    out = tmp_path / "grid"
+    result = CliRunner().invoke(app, ["grid", "run", str(config), "--out", str(out), "--baselines-only", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "4 baselines scored" in result.output
+
+    pools = sorted(p.name for p in (out / "pools").iterdir())
+    untuned = [p for p in pools if p.startswith("untuned-")]
+    assert len(untuned) == 1  # one pool for all four configurations: posts do not depend on the network
+    assert 1 <= sum(p.startswith("steered-") for p in pools) <= 2  # one per distinct audience description
+    lines = (out / "pools" / untuned[0]).read_text().splitlines()
+    texts = [json.loads(line)["text"] for line in lines[1:]]
+    assert len(texts) == 8  # N = 2 steps x 4 posts, the training budget
+
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(out / "results.parquet").to_pylist()
+    assert [r["name"] for r in rows] == ["opinions=negative, agent=central", "opinions=negative, agent=echo-low",
+                                         "opinions=positive, agent=central", "opinions=positive, agent=echo-low"]
+    s = VaderOpinion().score(texts)
+    bcm = BoundedConfidenceCascade(epsilon=0.2)
+    for row in rows:
+        net = paper_network(opinions=row["network.opinions"], modularity="high", homophily="high", seed=12121995)
+        agent = place_agent(net, row["agent"])
+        optimum = bcm.optimum(net, agent).value
+        engaged = bcm.engagement(net, agent, s)
+        assert row["optimum"] == optimum and row["agent_user"] == agent
+        assert row["untuned_engaged"] == pytest.approx(engaged.mean())
+        assert row["untuned_fraction"] == pytest.approx(engaged.mean() / optimum)
+        assert row["best_of_n_engaged"] in set(engaged.tolist()) and row["best_of_n_n"] == 8
+        assert 0 <= row["random_oracle_fraction"] <= 1 and row["prompt_steered_n"] == 6
+        assert json.loads(row["optimal_intervals"]) and row["error"] is None
+    with (out / "results.csv").open(newline="") as fh:
+        csv_rows = list(csv.DictReader(fh))
+    assert [r["name"] for r in csv_rows] == [r["name"] for r in rows]
+    assert [float(r["untuned_fraction"]) for r in csv_rows] == pytest.approx([r["untuned_fraction"] for r in rows])
+
+    stamp = (out / "pools" / untuned[0]).stat().st_mtime_ns
+    again = CliRunner().invoke(app, ["grid", "run", str(config), "--out", str(out), "--baselines-only", "--no-report"])
+    assert again.exit_code == 0 and "0 baselines scored" in again.output and "4 already done" in again.output
+    assert (out / "pools" / untuned[0]).stat().st_mtime_ns == stamp
+
+
+@pytest.fixture
+def chat_server() -> Any:
+    """A chat-completions server on 127.0.0.1 whose posts take opposite sides; path /broken/ answers 500."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    posts = ["Cats are wonderful, loving and the best companions!", "I hate cats. They are awful, nasty pests.",
+             "Cats sleep a lot and eat fish."]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802  (http.server's name)
+            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path.startswith("/broken/"):
+                body, status = {"error": {"message": "overloaded"}}, 500
+            else:
+                choices = [{"index": i, "message": {"role": "assistant", "content": posts[i % len(posts)]}}
+                           for i in range(payload.get("n", 1))]
+                body, status = {"object": "chat.completion", "choices": choices}, 200
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_openai_compatible_baseline_is_scored_and_a_failing_one_reported(tmp_path: Path, chat_server: str) -> None:
+    from engagegen.engagement import BoundedConfidenceCascade
+    from engagegen.network import paper_network, place_agent
+    from engagegen.scoring import VaderOpinion
+
+    off = {"untuned": False, "best_of_n": False, "prompt_steered": False, "random_oracle": False, "samples": 6}
+    grid = from_dict(GridConfig, {"grid": {"network.opinions": ["negative", "positive"]},
+                                  "baselines": {**off, "openai": {"base_url": f"{chat_server}/v1", "model": "fake-4o",
+                                                                  "api_key_env": None}}})
+    outcome = run_grid(grid, tmp_path / "ok", baselines_only=True, progress=False)
+    posts = ["Cats are wonderful, loving and the best companions!", "I hate cats. They are awful, nasty pests.",
+             "Cats sleep a lot and eat fish."] * 2
+    s = VaderOpinion().score(posts)
+    for row in outcome.rows:
+        net = paper_network(opinions=row["network.opinions"], modularity="high", homophily="high", seed=12121995)
+        engaged = BoundedConfidenceCascade(epsilon=0.2).engagement(net, place_agent(net, "central"), s)
+        assert row["openai_label"] == "fake-4o" and row["openai_n"] == 6
+        assert row["openai_engaged"] == pytest.approx(engaged.mean())
+    assert outcome.rows[0]["openai_engaged"] > 0 and outcome.rows[1]["openai_engaged"] > 0  # each camp has its post
+
+    broken = from_dict(GridConfig, {"grid": {"network.opinions": ["negative"]},
+                                    "baselines": {**off, "random_oracle": True, "openai": {
+                                        "base_url": f"{chat_server}/broken/v1", "model": "fake-4o", "api_key_env": None,
+                                        "max_retries": 0}}})
+    outcome = run_grid(broken, tmp_path / "broken", baselines_only=True, progress=False)
+    row = outcome.rows[0]
+    assert "overloaded" in row["openai_error"] and row.get("openai_engaged") is None
+    assert row["random_oracle_fraction"] > 0 and row["error"] is None  # the other baselines are unaffected
+    assert not list((tmp_path / "broken" / "pools").glob("openai-*"))  # nothing cached: the next run asks again
+
+
+# ---------------------------------------------------------------------------------------- training
+@pytest.fixture(scope="module")
+def trained_grid(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[GridConfig, Path, Any]:
+    """Two configurations trained in two worker processes; the second cannot build its network."""
+    grid = from_dict(GridConfig, {
+        "name": "tiny", "base": tiny_base(tiny_model_dir),
+        "grid": {"network.opinions": ["negative", "sideways"]},
+        "baselines": {"samples": 4, "prompt_steered": False},
+    })
+    out = tmp_path_factory.mktemp("grid") / "tiny"
+    outcome = run_grid(grid, out, workers=2, progress=False)
+    return grid, out, outcome
+
+
+def test_a_broken_configuration_is_reported_and_the_other_trains(trained_grid: tuple[GridConfig, Path, Any]) -> None:
+    grid, out, outcome = trained_grid
+    good, broken = grid.configurations
+    assert outcome.trained == [good.id]
+    assert "sideways" in outcome.errors[broken.id]
+    rows = {r["id"]: r for r in outcome.rows}
+    assert rows[good.id]["training_status"] == "ok" and rows[good.id]["error"] is None
+    assert rows[broken.id]["training_status"] == "error" and "sideways" in rows[broken.id]["error"]
+
+    run_dir = out / "runs" / good.id
+    summary = json.loads((run_dir / "summary.json").read_text())
+    row = rows[good.id]
+    assert row["trained_fraction"] == summary["trained_fraction_of_optimum"] and row["steps"] == 2
+    assert row["optimum"] == summary["optimum"] == 99
+    evals = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
+    reached = [e["step"] for e in evals if e["engaged_fraction"] >= 0.9]
+    assert row["steps_to_90"] == (reached[0] if reached else None)
+    s, intervals = summary["trained_opinion_mean"], summary["optimal_intervals"]
+    assert row["final_opinion_in_optimal"] == any(lo <= s <= hi for lo, hi in intervals)
+    assert (run_dir / "worker.log").exists() and (out / "results.csv").exists()
+
+
+def test_a_rerun_skips_finished_configurations(trained_grid: tuple[GridConfig, Path, Any]) -> None:
+    grid, out, _ = trained_grid
+    good, broken = grid.configurations
+    summary = out / "runs" / good.id / "summary.json"
+    stamp = summary.stat().st_mtime_ns
+    outcome = run_grid(grid, out, workers=2, progress=False)
+    assert outcome.skipped == [good.id] and outcome.trained == [] and outcome.scored == []
+    assert broken.id in outcome.errors  # tried again, failed again, still reported
+    assert summary.stat().st_mtime_ns == stamp
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sum(r["id"] == good.id and r["kind"] == "training" for r in records) == 1
+
+
+def test_the_report_shows_figures_table_and_posts(trained_grid: tuple[GridConfig, Path, Any]) -> None:
+    from typer.testing import CliRunner
+
+    import engagegen.cli.grid_cmd  # noqa: F401
+    from engagegen.cli.app import app
+
+    grid, out, _ = trained_grid
+    result = CliRunner().invoke(app, ["grid", "report", str(out)])
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text()
+    for name in ("benchmark.png", "learning_curves.png", "opinions.png"):
+        assert (out / "figures" / name).stat().st_size > 5_000
+    assert page.count("data:image/png;base64,") == 3 and 'class="sortable"' in page
+    assert "opinions=negative" in page and "Failed configurations" in page and "sideways" in page
+    assert "<details>" in page and "trained" in page
+
+
+# ------------------------------------------------------------------------------- dying workers, Ray
+def die_once(payload: dict[str, Any]) -> dict[str, Any]:
+    """A task whose worker is killed on its first attempt (seed 1) or every attempt (seed 2)."""
+    marker = Path(payload["run_dir"]) / "attempted"
+    if payload["config"]["seed"] == 2 or not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"trained_engaged": 1.0, "attempts": 2}
+
+
+def test_a_dying_worker_is_retried_once_then_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")  # set, but Ray is not installed: the local pool is used
+    grid = from_dict(GridConfig, {
+        "grid": {"seed": [1, 2]},
+        "baselines": {"untuned": False, "best_of_n": False, "prompt_steered": False, "random_oracle": False},
+    })
+    outcome = run_grid(grid, tmp_path / "grid", workers=2, progress=False, task=f"{__name__}:die_once")
+    once, always = grid.configurations
+    assert outcome.backend == "local"
+    assert outcome.trained == [once.id]
+    assert "died twice" in outcome.errors[always.id] and "-9" in outcome.errors[always.id]
+    rows = {r["id"]: r for r in outcome.rows}
+    assert rows[once.id]["trained_engaged"] == 1.0 and rows[once.id]["optimum"] > 0
+
+
+def test_ray_required_but_missing_is_a_clear_error(tmp_path: Path) -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("Ray is installed here")
+    with pytest.raises(GridError, match=r"Ray is not installed.*engagegen\[cluster\].*without --ray"):
+        run_grid(GridConfig(), tmp_path / "grid", ray=True, progress=False)
+    assert not (tmp_path / "grid" / "results.jsonl").exists()  # failed before doing any work
+
+
+# ------------------------------------------------------------------------------ headless Chromium
+class DevTools:
+    """Chromium's DevTools protocol over --remote-debugging-pipe (fd 3 in, fd 4 out; NUL-separated JSON)."""
+
+    def __init__(self, binary: str, width: int, height: int) -> None:
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+
+        def plumb() -> None:  # in the child, before exec: the pipes become fds 3 and 4
+            os.dup2(to_chrome_r, 3)
+            os.dup2(from_chrome_w, 4)
+
+        self.proc = subprocess.Popen(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--hide-scrollbars",
+             f"--window-size={width},{height}", "--no-first-run", "--disable-extensions", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=False,
+            preexec_fn=plumb)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buffer = b""
+        self._next = 0
+        self.events: list[dict[str, Any]] = []
+
+    def send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None,
+             timeout: float = 30.0) -> dict[str, Any]:
+        self._next += 1
+        message: dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        reply = self._wait(lambda m: m.get("id") == self._next, timeout)
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        return reply.get("result", {})
+
+    def wait_event(self, method: str, timeout: float = 30.0) -> dict[str, Any]:
+        for event in self.events:
+            if event.get("method") == method:
+                return event
+        return self._wait(lambda m: m.get("method") == method, timeout)
+
+    def _wait(self, done: Any, timeout: float) -> dict[str, Any]:
+        deadline = time.time() + timeout
+        while True:
+            while b"\0" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\0", 1)
+                message = json.loads(raw)
+                if "method" in message:
+                    self.events.append(message)
+                if done(message):
+                    return message
+            left = deadline - time.time()
+            if left <= 0 or not select.select([self._from_chrome], [], [], left)[0]:
+                raise TimeoutError("Chromium did not answer in time")
+            chunk = os.read(self._from_chrome, 1 << 20)
+            if not chunk:
+                raise RuntimeError("Chromium closed the DevTools pipe")
+            self._buffer += chunk
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close", timeout=5)
+        except (RuntimeError, TimeoutError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_chrome)
+        os.close(self._from_chrome)
+
+
+def test_the_report_renders_in_headless_chromium(trained_grid: tuple[GridConfig, Path, Any], tmp_path: Path) -> None:
+    from PIL import Image
+
+    from engagegen.report.grid_report import grid_report
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; the test set-up installs it (apt-get install -y chromium)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    _, out, _ = trained_grid
+    page = grid_report(out)
+    width, height = 1280, 1600
+    chrome = DevTools(binary, width, height)
+    try:
+        target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = chrome.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Runtime", "Log", "Page"):
+            chrome.send(f"{domain}.enable", session=session)
+        chrome.send("Emulation.setDeviceMetricsOverride",
+                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
+        chrome.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+        chrome.wait_event("Page.loadEventFired")
+        state = chrome.send("Runtime.evaluate", {"returnByValue": True, "expression": """(() => {
+            const th = document.querySelector('table.sortable th:nth-child(2)');
+            th.click();
+            return {title: document.title, sorted: th.className,
+                    images: Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight]),
+                    rows: document.querySelectorAll('table.sortable tbody tr').length};
+        })()"""}, session=session)["result"]["value"]
+        shot = chrome.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
+    finally:
+        chrome.close()
+    errors = [e for e in chrome.events if e["method"] == "Runtime.exceptionThrown"
+              or (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
+              or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
+    assert errors == []
+    assert state["title"] == "engagegen grid: tiny" and state["rows"] == 2 and state["sorted"] == "sorted-asc"
+    assert len(state["images"]) == 3 and all(done and w > 300 and h > 100 for done, w, h in state["images"])
+
+    png = tmp_path / "report.png"
+    png.write_bytes(base64.b64decode(shot))
+    pixels = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)
+    assert pixels.shape[:2] == (height, width)
+    ink = (pixels < 235).any(axis=2).mean()  # anything but the white background: text, axes, plots
+    colour = (pixels.max(axis=2) - pixels.min(axis=2) > 40).mean()  # coloured pixels: only the plots have them
+    assert ink > 0.02 and colour > 0.0005, (ink, colour)
