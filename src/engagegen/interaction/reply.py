@@ -15,7 +15,6 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from engagegen.engagement.base import Cascade, EngagementError, Optimum, check_m
 from engagegen.network.graph import NetworkError, SocialNetwork
 from engagegen.recommend.cascade import steps_to_optimum
 from engagegen.reward import EngagementReward, RewardBreakdown, RewardConfig, RewardError
+from engagegen.reward.engagement_reward import _copies
 
 __all__ = ["ReplyEngagement", "ReplyTarget", "ReplyReward", "reply_audience"]
 
@@ -280,7 +280,7 @@ class ReplyReward:
             post = self.targets[int(which[i])].text
             if out.flagged[i] or not text.strip():
                 total[i] = 0.0
-            elif SequenceMatcher(None, post.lower(), text.lower()).ratio() >= self.copy_threshold:
+            elif _copies(post, text, self.copy_threshold):
                 total[i], reason[i] = 0.0, "copies the post"
         self.last = replace(out, total=total, reason=reason)
         return self.last

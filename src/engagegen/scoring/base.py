@@ -84,6 +84,14 @@ class CheckedTexts:
     empty: np.ndarray
     reasons: list[str]
 
+    def merged_reasons(self, scored: Sequence[int] | np.ndarray, extra: Sequence[str]) -> list[str]:
+        """The check's reasons with a scorer's own ``extra`` reason of each text at ``scored`` appended."""
+        reasons = list(self.reasons)
+        for i, reason in zip(scored, extra):
+            if reason:
+                reasons[i] = f"{reasons[i]}; {reason}" if reasons[i] else reason
+        return reasons
+
 
 def check_texts(texts: Any, *, max_chars: int | None = None, scorer: str = "scorer") -> CheckedTexts:
     """Validate a batch of texts: a sequence of ``str`` (``TypeError`` naming the first bad position).
@@ -146,9 +154,7 @@ class BatchScorer:
         if todo.size:
             batch_values, batch_reasons = self._score_batch([checked.texts[i] for i in todo])
             values[todo] = batch_values
-            for i, reason in zip(todo, batch_reasons):
-                if reason:
-                    reasons[i] = f"{reasons[i]}; {reason}" if reasons[i] else reason
+            reasons = checked.merged_reasons(todo, batch_reasons)
         return Scores(values, reasons)
 
     def _score_batch(self, texts: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engagegen.scoring.base import EMPTY_REASON, BatchScorer, ScoringError, check_texts, require
+from engagegen.scoring.base import BatchScorer, ScoringError, check_texts, require
 from engagegen.scoring.lexicon import count_tokens
 from engagegen.scoring.perplexity import Perplexity
 
@@ -179,12 +179,7 @@ class Fluency(BatchScorer):
             full = np.full(n, fill)
             full[todo] = getattr(part, f.name)
             arrays[f.name] = full
-        reasons = list(checked.reasons)
-        for i, reason in zip(todo, part.reason):
-            if reason:
-                reasons[i] = f"{reasons[i]}; {reason}" if reasons[i] else reason
-        for i in np.flatnonzero(checked.empty):
-            reasons[i] = EMPTY_REASON
+        reasons = checked.merged_reasons(todo, part.reason)  # empty texts keep the check's "empty text"
         return FluencyDetails(**arrays, reason=reasons)
 
     # ------------------------------------------------------------------ components

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from engagegen.scoring.base import EMPTY_REASON, BatchScorer, ScoringError, check_texts, check_unit_interval
+from engagegen.scoring.base import BatchScorer, ScoringError, check_texts, check_unit_interval
 from engagegen.scoring.embedding import Embedder
 
 __all__ = ["TopicAlignment", "TopicDetails"]
@@ -97,12 +97,7 @@ class TopicAlignment(BatchScorer):
         n = len(checked.texts)
         score, similarity, keyword = np.zeros(n), np.full(n, np.nan), np.zeros(n, dtype=bool)
         score[todo], similarity[todo], keyword[todo] = part.score, part.similarity, part.keyword
-        reasons = list(checked.reasons)
-        for i, reason in zip(todo, part.reason):
-            if reason:
-                reasons[i] = f"{reasons[i]}; {reason}" if reasons[i] else reason
-        for i in np.flatnonzero(checked.empty):
-            reasons[i] = EMPTY_REASON
+        reasons = checked.merged_reasons(todo, part.reason)  # empty texts keep the check's "empty text"
         return TopicDetails(score, similarity, keyword, reasons)
 
     def _details(self, texts: list[str]) -> TopicDetails:
