@@ -31,6 +31,7 @@ from engagegen.config import ConfigError, from_dict
 from engagegen.experiments import (
     GridConfig,
     GridError,
+    extend_grid,
     load_grid_config,
     random_opinion_engagement,
     run_grid,
@@ -318,6 +319,38 @@ def test_a_rerun_skips_finished_configurations(trained_grid: tuple[GridConfig, P
     assert summary.stat().st_mtime_ns == stamp
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert sum(r["id"] == good.id and r["kind"] == "training" for r in records) == 1
+
+
+def test_extending_a_grid_trains_on_the_chosen_runs_only(trained_grid: tuple[GridConfig, Path, Any], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import engagegen.cli.grid_cmd  # noqa: F401  (registers `engagegen grid`)
+    from engagegen.cli.app import app
+
+    grid, original, _ = trained_grid
+    good, broken = grid.configurations
+    out = tmp_path / "copy"
+    shutil.copytree(original, out, ignore=shutil.ignore_patterns(".lock"))
+    # a budget it already has: nothing to do
+    outcome = extend_grid(out, 2, workers=1, progress=False)
+    assert outcome.trained == [] and outcome.skipped == [good.id]
+    with pytest.raises(GridError, match="below must be a fraction"):
+        extend_grid(out, 3, below=0.0, progress=False)
+
+    result = CliRunner().invoke(app, ["grid", "extend", str(out), "--steps", "3", "--workers", "1", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "1 trainings extended to 3 steps" in result.output
+    run_dir = out / "runs" / good.id
+    assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+    rows = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}
+    assert rows[good.id]["training.steps"] == "3" and rows[good.id]["steps"] == "3"
+    assert rows[good.id]["best_of_n_n"] == "12"  # best-of-N scored again at the new budget: 3 steps x 4 posts
+    assert rows[broken.id]["training_status"] == "error"  # never trained: `grid run` retries it, not `extend`
+    # the original grid folder is untouched, and a second extension has nothing left to do
+    assert json.loads((original / "runs" / good.id / "summary.json").read_text())["steps"] == 2
+    assert extend_grid(out, 3, workers=1, progress=False).trained == []
+    with pytest.raises(GridError, match="not a grid folder"):
+        extend_grid(tmp_path, 3, progress=False)
 
 
 def test_the_report_shows_figures_table_and_posts(trained_grid: tuple[GridConfig, Path, Any]) -> None:

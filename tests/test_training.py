@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -118,7 +119,43 @@ def test_killed_run_resumes_with_the_same_metrics(finished_run: tuple[RunConfig,
 def test_resume_refuses_a_changed_config(finished_run: tuple[RunConfig, Path, dict], tiny_model_dir: Path) -> None:
     _, run_dir, _ = finished_run
     with pytest.raises(TrainingError, match="config differs"):
-        EngagementTrainer(tiny_config(tiny_model_dir, steps=5), run_dir).train(resume=True, progress=False)
+        EngagementTrainer(tiny_config(tiny_model_dir, lora_r=4), run_dir).train(resume=True, progress=False)
+    with pytest.raises(TrainingError, match="can only grow"):
+        EngagementTrainer(tiny_config(tiny_model_dir, steps=3), run_dir).train(resume=True, progress=False)
+
+
+def test_a_finished_run_given_more_steps_trains_on_from_its_checkpoint(
+    finished_run: tuple[RunConfig, Path, dict], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    cfg, reference, summary = finished_run
+    run_dir = tmp_path / "extended"
+    shutil.copytree(reference, run_dir)
+    longer = tiny_config(tiny_model_dir, steps=6)
+    extended = EngagementTrainer(longer, run_dir).train(resume=True, progress=False)
+
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4, 5, 6]
+    # the first four steps are the original run's, untouched: training continued, it did not restart
+    assert without_timing(metrics[:4]) == without_timing(read_jsonl(reference / "metrics.jsonl"))
+    assert [e["step"] for e in read_jsonl(run_dir / "eval.jsonl")] == [2, 4, 6]
+    assert extended["steps"] == 6 and extended["samples_seen"] == 6 * 4
+    assert extended["wall_seconds"] > summary["wall_seconds"] * 0.5  # the clock carries over from the checkpoint
+    assert load_run_config(run_dir / "config.yaml") == longer
+    assert extended == json.loads((run_dir / "summary.json").read_text())
+
+
+def test_a_budget_dependent_schedule_cannot_be_extended(
+    finished_run: tuple[RunConfig, Path, dict], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    cfg, reference, _ = finished_run
+    run_dir = tmp_path / "cosine"
+    shutil.copytree(reference, run_dir)
+    data = to_dict(cfg)
+    data["training"]["lr_scheduler"] = "cosine"
+    dump_yaml(from_dict(RunConfig, data), run_dir / "config.yaml")
+    data["training"]["steps"] = 6
+    with pytest.raises(TrainingError, match="'cosine' depends on the step budget"):
+        EngagementTrainer(from_dict(RunConfig, data), run_dir).train(resume=True, progress=False)
 
 
 def test_resume_needs_a_run_folder(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -50,27 +52,60 @@ def run(
 ) -> None:
     """Run every configuration of a grid: baselines, then one training each; resumable."""
     from engagegen.experiments import load_grid_config, run_grid
-    from engagegen.report.grid_report import grid_report
 
     with friendly_errors():
         grid = load_grid_config(config)
         out_dir = out or Path("runs") / grid.name
+    outcome, seconds, page = _run_and_report(lambda: run_grid(grid, out_dir, workers=workers, ray=ray, baselines_only=baselines_only),
+                                       out_dir, report)
+    _show(outcome.rows, baselines_only)
+    console.print(f"{len(outcome.rows)} configurations: {len(outcome.scored)} baselines scored, {len(outcome.trained)} trained, "
+                  f"{len(outcome.skipped)} already done, {len(outcome.errors)} failed ({outcome.backend}, {seconds:.0f} s)")
+    console.print(f"table: {outcome.parquet} and {outcome.csv}")
+    _finish(outcome, page)
+
+
+def _run_and_report(work: Callable[[], Any], out_dir: Path, report: bool) -> tuple[Any, float, Path | None]:
+    """Run ``work`` (a grid call), then write the report; an interruption says how to resume."""
+    from engagegen.report.grid_report import grid_report
+
+    with friendly_errors():
         started = time.time()
         try:
-            outcome = run_grid(grid, out_dir, workers=workers, ray=ray, baselines_only=baselines_only)
+            outcome = work()
         except KeyboardInterrupt:
             console.print(f"interrupted; run the same command again to resume ({out_dir})")
             raise typer.Exit(130) from None
         seconds = time.time() - started
         page = grid_report(out_dir) if report else None
-    _show(outcome.rows, baselines_only)
-    console.print(f"{len(outcome.rows)} configurations: {len(outcome.scored)} baselines scored, {len(outcome.trained)} trained, "
-                  f"{len(outcome.skipped)} already done, {len(outcome.errors)} failed ({outcome.backend}, {seconds:.0f} s)")
-    console.print(f"table: {outcome.parquet} and {outcome.csv}")
+    return outcome, seconds, page
+
+
+def _finish(outcome: Any, page: Path | None) -> None:
     if page is not None:
         console.print(f"report: {page}")
     if outcome.errors:
         raise typer.Exit(1)
+
+
+@grid_app.command("extend")
+def extend(
+    grid_dir: Path = typer.Argument(..., help="A grid folder written by `engagegen grid run`."),
+    steps: int = typer.Option(..., min=1, help="The new step budget of the chosen trainings."),
+    below: float | None = typer.Option(None, help="Only trainings below this fraction of the optimum (e.g. 0.9)."),
+    workers: int | None = typer.Option(None, min=1, help="Parallel trainings (default: one per core)."),
+    ray: bool | None = typer.Option(None, "--ray/--local", help="Run trainings as Ray tasks (default: when RAY_ADDRESS is set)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Rewrite report.html when done."),
+) -> None:
+    """Give finished trainings that did not stop early more steps; each continues from its last checkpoint."""
+    from engagegen.experiments import extend_grid
+
+    outcome, seconds, page = _run_and_report(lambda: extend_grid(grid_dir, steps, below=below, workers=workers, ray=ray),
+                                       grid_dir, report)
+    _show(outcome.rows, baselines_only=False)
+    console.print(f"{len(outcome.trained)} trainings extended to {steps} steps, {len(outcome.skipped)} left as they were, "
+                  f"{len(outcome.errors)} failed ({outcome.backend}, {seconds:.0f} s)")
+    _finish(outcome, page)
 
 
 @grid_app.command("list")

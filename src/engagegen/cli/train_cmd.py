@@ -36,11 +36,11 @@ def _train(config_path: Path | None, out: Path | None, resume: Path | None, step
             cfg, run_dir = load_run(resume), resume
         else:
             cfg = load_run_config(config_path) if config_path else RunConfig()
-            if steps is not None:
-                data = to_dict(cfg)
-                data["training"]["steps"] = steps
-                cfg = from_dict(RunConfig, data)
             run_dir = out or Path("runs") / (config_path.stem if config_path else "default")
+        if steps is not None:  # with --resume: a larger budget for the run (it continues from its last checkpoint)
+            data = to_dict(cfg)
+            data["training"]["steps"] = steps
+            cfg = from_dict(RunConfig, data)
         summary = EngagementTrainer(cfg, run_dir).train(resume=resume is not None)
         if summary.get("interrupted"):
             console.print(f"stopped at step {summary['step']}; continue with `engagegen train --resume {run_dir}`")
@@ -55,7 +55,7 @@ def train(
     config: Path | None = typer.Argument(None, help="Run config (YAML). Omit with --resume."),
     out: Path | None = typer.Option(None, help="Run folder (default runs/<config name>)."),
     resume: Path | None = typer.Option(None, help="Continue the run in this folder from its last checkpoint."),
-    steps: int | None = typer.Option(None, help="Override training.steps."),
+    steps: int | None = typer.Option(None, help="Override training.steps; with --resume, give the run more steps."),
 ) -> None:
     """Train a policy with RL against the simulated audience described by CONFIG."""
     if config is None and resume is None:

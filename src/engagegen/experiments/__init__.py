@@ -3,6 +3,7 @@
 >>> # grid = load_grid_config("configs/paper-central.yaml")
 >>> # outcome = run_grid(grid, "runs/paper-central")           # baselines, then one training per configuration
 >>> # outcome = run_grid(grid, "runs/paper", baselines_only=True)
+>>> # outcome = extend_grid("runs/paper-central", 45, below=0.9)  # more steps for those short of 90%
 """
 
 from engagegen.experiments.baselines import POLICIES, describe_audience, random_opinion_engagement, steered_prompt
@@ -16,11 +17,19 @@ from engagegen.experiments.config import (
     sample_budget,
 )
 from engagegen.experiments.results import TARGET_FRACTION, ResultsLog, results_rows, write_results_table
-from engagegen.experiments.runner import GridError, GridOutcome, available_cores, run_grid, train_configuration
+from engagegen.experiments.runner import (
+    GridError,
+    GridOutcome,
+    available_cores,
+    extend_grid,
+    load_grid_folder,
+    run_grid,
+    train_configuration,
+)
 
 __all__ = [
     "GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "Configuration", "load_grid_config", "config_hash",
-    "sample_budget", "run_grid", "GridOutcome", "GridError", "train_configuration", "available_cores",
+    "sample_budget", "run_grid", "extend_grid", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "available_cores",
     "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "POLICIES", "describe_audience",
     "steered_prompt", "random_opinion_engagement",
 ]

@@ -300,7 +300,7 @@ def score_configuration(
     opt = reward.optimum
     value = float(opt.value)
     result: dict[str, Any] = {
-        "n_users": int(net.n_users), "agent_user": int(agent), "optimum": value, "optimal_message": float(opt.message),
+        "n_users": int(net.n_users), "agent_user": int(agent), "optimum": value, "optimum_exact": bool(opt.exact), "optimal_message": float(opt.message),
         "optimal_intervals": [[float(iv.lo), float(iv.hi)] for iv in opt.intervals],
     }
     examples: list[dict[str, Any]] = []

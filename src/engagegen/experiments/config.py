@@ -233,12 +233,12 @@ class GridConfig:
             for key, value in zip(keys, values):
                 _set_path(data, key, value)
             params = dict(zip(keys, values))
-            name = ", ".join(f"{short[k]}={_label(v)}" for k, v in params.items()) or self.name
+            name = ", ".join(f"{short[k]}={value_label(v)}" for k, v in params.items()) or self.name
             try:
                 cfg = from_dict(RunConfig, data)
             except ConfigError as exc:
                 raise ConfigError(f"grid: the configuration {name} is not valid: {exc}") from None
-            slug = "_".join(_slug(Path(_label(v)).stem if isinstance(v, str) and "/" in v else _label(v))
+            slug = "_".join(_slug(Path(value_label(v)).stem if isinstance(v, str) and "/" in v else value_label(v))
                             for v in values)[:_SLUG_LIMIT] or _slug(self.name)
             cid = f"{slug}-{config_hash(cfg)}"
             if cid in seen:
@@ -261,13 +261,14 @@ class GridConfig:
         raise KeyError(cid)
 
 
-def _label(value: Any) -> str:
+def value_label(value: Any) -> str:
+    """A grid value as short text: a file by its name, a mapping as ``k=v+k=v``, a list joined by ``+``."""
     if isinstance(value, str) and "/" in value:
         return Path(value).name  # a file: its name says enough
     if isinstance(value, dict):
-        return "+".join(f"{k}={_label(v)}" for k, v in value.items())
+        return "+".join(f"{k}={value_label(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return "+".join(_label(v) for v in value)
+        return "+".join(value_label(v) for v in value)
     return str(value)
 
 

@@ -29,7 +29,7 @@ CONFIG_COLUMNS = ("topic", "seed", "agent", "network.source", "network.opinions"
 
 #: Result columns, in table order (a column appears when some configuration has it).
 TABLE_COLUMNS = (
-    "n_users", "agent_user", "optimum", "optimal_message", "optimal_intervals",
+    "n_users", "agent_user", "optimum", "optimum_exact", "optimal_message", "optimal_intervals",
     "untuned_engaged", "untuned_fraction", "untuned_gate_share", "untuned_opinion", "untuned_n",
     "best_of_n_engaged", "best_of_n_fraction", "best_of_n_opinion", "best_of_n_topk_engaged", "best_of_n_topk_fraction", "best_of_n_n",
     "prompt_steered_engaged", "prompt_steered_fraction", "prompt_steered_gate_share", "prompt_steered_opinion", "prompt_steered_n",
@@ -121,6 +121,8 @@ def results_rows(configurations: Sequence[Any], log: ResultsLog) -> list[dict[st
         for record in (b, t):
             if record and record["status"] == "ok":
                 row.update({k: v for k, v in record["result"].items() if k in TABLE_COLUMNS})
+        if t and t["status"] == "ok" and "budget" in t["result"]:
+            row["training.steps"] = t["result"]["budget"]  # the run's own budget: extend_grid may have raised it
         rows.append(row)
     return rows
 

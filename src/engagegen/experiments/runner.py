@@ -27,15 +27,15 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from engagegen.config import atomic_write_text, dump_yaml, to_dict
+from engagegen.config import ConfigError, atomic_write_text, dump_yaml, from_dict, load_yaml, to_dict
 from engagegen.experiments.config import Configuration, GridConfig
 from engagegen.experiments.results import ResultsLog, first_reaching, results_rows, write_results_table
 
-__all__ = ["run_grid", "GridOutcome", "GridError", "train_configuration", "collect_run", "DEFAULT_TASK", "available_cores"]
+__all__ = ["run_grid", "extend_grid", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "DEFAULT_TASK", "available_cores"]
 
 #: The task a worker runs for each configuration: ``module:function`` taking the payload dict.
 DEFAULT_TASK = "engagegen.experiments.runner:train_configuration"
@@ -123,7 +123,9 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
 def train_configuration(payload: dict[str, Any]) -> dict[str, Any]:
     """The default task: train one configuration in its run folder, resuming a run left there.
 
-    A folder whose run already finished (``summary.json``) is read, not trained again.
+    A folder whose run already finished (``summary.json``) is read, not trained again, unless the
+    configuration gives it a larger step budget than it had and it did not stop early: then it
+    continues from its last checkpoint (see :func:`extend_grid`).
     """
     from engagegen.config import from_dict
     from engagegen.training import EngagementTrainer, RunConfig
@@ -133,9 +135,12 @@ def train_configuration(payload: dict[str, Any]) -> dict[str, Any]:
     run_dir = Path(payload["run_dir"])
     group = cfg.training.group_size * cfg.training.prompts_per_step
     summary_path = run_dir / "summary.json"
-    if summary_path.exists():
-        summary = json.loads(summary_path.read_text())
-    else:
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    if summary is not None and not summary["early_stopped"] and summary["steps"] < cfg.training.steps:
+        summary = EngagementTrainer(cfg, run_dir).train(resume=True, progress=False)
+        if summary.get("interrupted"):
+            return {"interrupted": True, "step": summary.get("step")}
+    elif summary is None:
         from engagegen.network import place_agent
         from engagegen.training.build import build_network
 
@@ -145,7 +150,7 @@ def train_configuration(payload: dict[str, Any]) -> dict[str, Any]:
         summary = EngagementTrainer(cfg, run_dir).train(resume=resume, progress=False)
         if summary.get("interrupted"):
             return {"interrupted": True, "step": summary.get("step")}
-    return collect_run(run_dir, summary, group, int(payload.get("examples", 3)))
+    return {**collect_run(run_dir, summary, group, int(payload.get("examples", 3))), "budget": cfg.training.steps}
 
 
 # ----------------------------------------------------------------------------------------- workers
@@ -423,8 +428,6 @@ def run_grid(
     configuration, as ``module:function`` taking the payload dict (``id``, ``name``, ``config``,
     ``run_dir``, ``threads``) and returning the record's result dict (default: train it).
     """
-    from engagegen.experiments.baselines import run_baselines
-
     out_dir = Path(out_dir)
     configurations = grid.configurations
     # Decide where trainings run before anything else, so a missing Ray fails at once, not after the baselines.
@@ -438,33 +441,12 @@ def run_grid(
         try:
             # ---- baselines: all configurations at once, in this process (they share sampled pools)
             finished = log.finished("baselines", key)
-            todo = [c for c in configurations if c.id not in finished]
-            if todo:
-                for c, result in run_baselines(todo, grid.baselines, out_dir / "pools", progress):
-                    if isinstance(result, str):
-                        log.append({"id": c.id, "name": c.name, "kind": "baselines", "status": "error", "key": key,
-                                    "params": c.params, "error": result})
-                        outcome.errors[c.id] = result
-                    else:
-                        log.append({"id": c.id, "name": c.name, "kind": "baselines", "status": "ok", "key": key,
-                                    "params": c.params, "result": result})
-                        outcome.scored.append(c.id)
+            _score_baselines([c for c in configurations if c.id not in finished], grid, out_dir, log, outcome, progress)
             # ---- training: one worker per configuration
             if not baselines_only:
                 done = log.finished("training")
-                items = [c for c in configurations if c.id not in done]
-                if items:
-                    cores = available_cores()
-                    n_workers = max(1, min(workers or cores, len(items)))
-                    threads = max(1, cores // n_workers)
-                    common: dict[str, Any] = dict(
-                        out_dir=out_dir, task=task, threads=threads, examples=grid.baselines.examples,
-                        record=_Recorder(log, outcome), progress=progress,
-                        done_before=len(configurations) - len(items), total=len(configurations))
-                    if use_ray:
-                        _run_ray(items, **common)
-                    else:
-                        _run_local(items, workers=n_workers, **common)
+                _train_all([c for c in configurations if c.id not in done], grid, out_dir, log, outcome,
+                           workers=workers, use_ray=use_ray, task=task, progress=progress, total=len(configurations))
         finally:
             done = log.finished("baselines", key)
             if not baselines_only:
@@ -475,3 +457,101 @@ def run_grid(
             write_results_table(outcome.rows, out_dir)
     return outcome
 
+
+
+def _score_baselines(todo: list[Configuration], grid: GridConfig, out_dir: Path, log: ResultsLog, outcome: GridOutcome,
+                     progress: bool) -> None:
+    from engagegen.experiments.baselines import run_baselines
+
+    if not todo:
+        return
+    key = json.dumps(to_dict(grid.baselines), sort_keys=True)
+    for c, result in run_baselines(todo, grid.baselines, out_dir / "pools", progress):
+        record = {"id": c.id, "name": c.name, "kind": "baselines", "key": key, "params": c.params}
+        if isinstance(result, str):
+            log.append({**record, "status": "error", "error": result})
+            outcome.errors[c.id] = result
+        else:
+            log.append({**record, "status": "ok", "result": result})
+            outcome.scored.append(c.id)
+
+
+def _train_all(items: list[Configuration], grid: GridConfig, out_dir: Path, log: ResultsLog, outcome: GridOutcome, *,
+               workers: int | None, use_ray: bool, task: str, progress: bool, total: int) -> None:
+    if not items:
+        return
+    cores = available_cores()
+    n_workers = max(1, min(workers or cores, len(items)))
+    threads = max(1, cores // n_workers)
+    common: dict[str, Any] = dict(
+        out_dir=out_dir, task=task, threads=threads, examples=grid.baselines.examples,
+        record=_Recorder(log, outcome), progress=progress, done_before=total - len(items), total=total)
+    if use_ray:
+        _run_ray(items, **common)
+    else:
+        _run_local(items, workers=n_workers, **common)
+
+
+def load_grid_folder(out_dir: str | Path) -> GridConfig:
+    """The grid a folder was run with (its ``grid.yaml``)."""
+    path = Path(out_dir) / "grid.yaml"
+    if not path.exists():
+        raise GridError(f"{out_dir}: not a grid folder (no grid.yaml); run `engagegen grid run CONFIG --out {out_dir}` first")
+    try:
+        return from_dict(GridConfig, load_yaml(path))
+    except ConfigError as exc:
+        raise GridError(f"{path}: {exc}") from None
+
+
+def extend_grid(
+    out_dir: str | Path,
+    steps: int,
+    *,
+    below: float | None = None,
+    workers: int | None = None,
+    ray: bool | None = None,
+    progress: bool = True,
+    task: str = DEFAULT_TASK,
+) -> GridOutcome:
+    """Give the finished trainings of a grid folder a step budget of ``steps`` and train them on.
+
+    Chosen: trainings that did not stop early, had a smaller budget and, with ``below``, reached
+    less than that fraction of the optimum. Each continues from its last checkpoint in its own run
+    folder (same id: the grid's other results stay as they are), and its best-of-N baseline is
+    scored again with the larger sample budget, so the comparison stays at equal budgets. The
+    results table records each run's own budget (``training.steps``).
+
+    >>> # extend_grid("runs/paper-central", 45, below=0.9)   # the configurations short of 90%
+    """
+    if steps < 1:
+        raise GridError(f"steps must be >= 1, got {steps}")
+    if below is not None and not 0 < below <= 1:
+        raise GridError(f"below must be a fraction of the optimum in (0, 1], got {below}")
+    out_dir = Path(out_dir)
+    grid = load_grid_folder(out_dir)
+    use_ray = _use_ray(ray) and _connect_ray(required=bool(ray))
+    with _locked(out_dir):
+        log = ResultsLog(out_dir / "results.jsonl")
+        outcome = GridOutcome(out_dir, [], out_dir / "results.parquet", out_dir / "results.csv",
+                              backend="ray" if use_ray else "local")
+        training = log.latest("training")
+        chosen: list[Configuration] = []
+        for c in grid.configurations:
+            t = training.get(c.id)
+            if t is None or t["status"] != "ok":
+                continue  # not trained yet: `engagegen grid run` trains it
+            r = t["result"]
+            budget = r.get("budget", c.config.training.steps)
+            if r.get("early_stopped") or budget >= steps or (below is not None and r["trained_fraction"] >= below):
+                outcome.skipped.append(c.id)
+                continue
+            longer = replace(c.config, training=replace(c.config.training, steps=steps))
+            chosen.append(Configuration(c.id, c.name, c.params, longer))
+        try:
+            _score_baselines(chosen, grid, out_dir, log, outcome, progress)
+            _train_all(chosen, grid, out_dir, log, outcome, workers=workers, use_ray=use_ray, task=task,
+                       progress=progress, total=len(chosen))
+        finally:
+            outcome.rows = results_rows(grid.configurations, log)
+            write_results_table(outcome.rows, out_dir)
+    return outcome

@@ -90,8 +90,10 @@ def _benchmark_figure(grid: Any, rows: list[dict[str, Any]]) -> Any:
     fig, axes = plt.subplots(nrows, cols, figsize=(3.6 * cols, 2.8 * nrows), squeeze=False, sharey=True)
     width = 0.8 / max(1, len(policies))
     top = max([r.get("optimum") or 0 for r in rows] + [1])
+    # Stochastic models and feed rerankers find their optimum on a grid of message values: not exact.
+    optimum_label = "exact optimum" if all(r.get("optimum_exact") is not False for r in rows) else "optimum (exact or grid)"
     for ax, (condition, configs) in zip(axes.flat, panels.items()):
-        positions = [str(c.params[position_key]) if position_key else str(c.config.agent) for c in configs]
+        positions = [str(_cell(c.params[position_key])) if position_key else str(c.config.agent) for c in configs]
         for i, c in enumerate(configs):
             row = by_id.get(c.id, {})
             for j, policy in enumerate(policies):
@@ -101,11 +103,11 @@ def _benchmark_figure(grid: Any, rows: list[dict[str, Any]]) -> Any:
                            label=labels[policy] if i == 0 else None)
             if row.get("optimum") is not None:
                 ax.hlines(row["optimum"], i - 0.45, i + 0.45, colors="k", linewidth=1.6,
-                          label="exact optimum" if i == 0 else None)
+                          label=optimum_label if i == 0 else None)
         ax.set_xticks(range(len(configs)), positions, rotation=30, ha="right", fontsize=7)
         ax.set_ylim(0, top * 1.08)
         ax.tick_params(axis="y", labelsize=7)
-        name = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(condition_keys, condition)) or grid.name
+        name = ", ".join(f"{k.rsplit('.', 1)[-1]}={_cell(configs[0].params[k])}" for k in condition_keys) or grid.name
         ax.set_title(_title(name, 46), fontsize=8)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
@@ -119,6 +121,13 @@ def _benchmark_figure(grid: Any, rows: list[dict[str, Any]]) -> Any:
 
 def _as_key(value: Any) -> Any:
     return str(value) if isinstance(value, (dict, list)) else value
+
+
+def _cell(value: Any) -> Any:
+    """A grid value for a table cell or title: numbers stay numbers, the rest as short text."""
+    from engagegen.experiments.config import value_label
+
+    return value if isinstance(value, (int, float, bool)) or value is None else value_label(value)
 
 
 def _curve_panels(configs: list[Any], training: dict[str, dict], baselines: dict[str, dict], kind: str) -> Any:
@@ -173,7 +182,7 @@ def _cell_rows(grid: Any, rows: list[dict[str, Any]]) -> tuple[list[dict[str, An
     shown = []
     for r in rows:
         params = by_id[r["id"]].params if r["id"] in by_id else {}
-        row: dict[str, Any] = {short[k]: _label(params.get(k)) for k in keys} if keys else {"name": r["name"]}
+        row: dict[str, Any] = {short[k]: _cell(params.get(k)) for k in keys} if keys else {"name": r["name"]}
         row.update({k: r.get(k) for k in _TABLE_COLUMNS if k != "name"})
         intervals = r.get("optimal_intervals")
         if isinstance(intervals, list):
@@ -183,12 +192,6 @@ def _cell_rows(grid: Any, rows: list[dict[str, Any]]) -> tuple[list[dict[str, An
     results = [k for k in _TABLE_COLUMNS if k != "name" and any(r.get(k) is not None for r in shown)]
     shown = [{**{c: r[c] for c in first}, **{_HEADERS.get(k, k): r[k] for k in results}} for r in shown]
     return shown, first + [_HEADERS.get(k, k) for k in results]
-
-
-def _label(value: Any) -> Any:
-    if isinstance(value, str) and "/" in value:
-        return Path(value).name
-    return str(value) if isinstance(value, (dict, list)) else value
 
 
 def grid_report(grid_dir: str | Path) -> Path:

@@ -16,6 +16,7 @@ import tempfile
 import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -143,13 +144,32 @@ class EngagementTrainer:
         if resume:
             if not config_path.exists():
                 raise TrainingError(f"{run_dir}: nothing to resume (no config.yaml); start a run there first")
-            if from_dict(RunConfig, load_yaml(config_path)) != cfg:
-                raise TrainingError(f"{run_dir}: the config differs from the one stored there; resume with `engagegen train --resume {run_dir}`")
+            _check_resumable(from_dict(RunConfig, load_yaml(config_path)), cfg, run_dir)
         elif (run_dir / "metrics.jsonl").exists():
             raise TrainingError(f"{run_dir} already holds a run; resume it (--resume) or choose another folder")
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_yaml(cfg, config_path)
         return _Run(cfg, run_dir, progress).execute(resume)
+
+
+# Schedules whose learning rate at a step does not depend on the step budget: a run trained with one
+# can be given more steps and continue as if the budget had been larger from the start.
+_BUDGET_FREE_SCHEDULES = ("constant", "constant_with_warmup")
+
+
+def _check_resumable(stored: RunConfig, cfg: RunConfig, run_dir: Path) -> None:
+    """A run resumes with its own config, or with a larger ``training.steps`` (the budget) only."""
+    if stored == cfg:
+        return
+    if replace(stored, training=replace(stored.training, steps=cfg.training.steps)) != cfg:
+        raise TrainingError(f"{run_dir}: the config differs from the one stored there (only training.steps may grow); "
+                            f"resume with `engagegen train --resume {run_dir}`")
+    if cfg.training.steps < stored.training.steps:
+        raise TrainingError(f"{run_dir}: training.steps {cfg.training.steps} is below the run's budget of "
+                            f"{stored.training.steps}; a run's budget can only grow")
+    if cfg.training.lr_scheduler not in _BUDGET_FREE_SCHEDULES:
+        raise TrainingError(f"{run_dir}: training.lr_scheduler {cfg.training.lr_scheduler!r} depends on the step budget, "
+                            f"so the run cannot be extended; extend only runs with {' or '.join(_BUDGET_FREE_SCHEDULES)}")
 
 
 def evaluate_run(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
@@ -250,6 +270,7 @@ class _Run:
         previous_seconds = 0.0
         if checkpoint is not None:
             self.state = read_checkpoint_state(checkpoint)
+            self.state.pop("finished", None)  # written by older versions; finished is now judged against this config
             previous_seconds = float(self.state.get("wall_seconds", 0.0))
             for log in (self.metrics, self.evals):
                 log.truncate_after(int(self.state["step"]))
@@ -264,7 +285,9 @@ class _Run:
             warnings.filterwarnings("ignore", category=FutureWarning, message=".*gradient_checkpointing.*")
             trainer = self._trl_trainer(recorder)
         self.trainer = trainer
-        if not (checkpoint and self.state.get("finished")):
+        # Finished under this config: early-stopped, or its budget reached (a grown budget trains on).
+        finished = checkpoint is not None and (self.state["early_stopped"] or int(self.state["step"]) >= self.cfg.training.steps)
+        if not finished:
             with _graceful_interrupt(self), recorder.progress_bar(), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", category=FutureWarning, message=".*gradient_checkpointing.*")
                 try:
@@ -422,8 +445,7 @@ def _trl_classes(algorithm: str) -> tuple[type, type]:
                 self.args.output_dir = str(root)
             name = f"checkpoint-{self.state.global_step}"
             run: _Run = self.engagegen_run
-            state = {**run.state, "step": self.state.global_step, "wall_seconds": run.wall_seconds(),
-                     "finished": self.state.global_step >= self.args.max_steps or run.state["early_stopped"]}
+            state = {**run.state, "step": self.state.global_step, "wall_seconds": run.wall_seconds()}
             finalize_checkpoint(staging / name, root / name, state)
             shutil.rmtree(staging, ignore_errors=True)
             prune_checkpoints(root, run.cfg.training.keep_checkpoints)
