@@ -11,6 +11,7 @@ from engagegen.cli import (  # noqa: F401  (registration)
     grid_cmd,
     network_cmd,
     network_report_cmd,
+    recommend_cmd,
     reply_cmd,
     score_cmd,
     scorer_cmd,

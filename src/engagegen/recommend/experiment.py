@@ -1,37 +1,51 @@
-"""The comparison experiment: train the agent against the follower cascade and against each feed
-recommender on the same network, then compare engagement and polarization.
+"""The comparison experiment: the follower cascade against each feed recommender, read off a grid.
 
-For each exposure model (``follower``: the paper's bounded-confidence cascade; then one
-:class:`RecommendedCascade` per recommender) a full training run is made with the same config and
-seed. After training, the trained policy's evaluation posts are posted one after another in
-multi-shot mode (opinions of engaged users move by ``mu``), and the opinion spread before and after
-is recorded. Results go to ``OUT/results.json`` and ``OUT/recommenders.png``.
+The trainings are an ordinary experiment grid, one configuration per exposure model
+(``configs/recommenders.yaml``), so they run in parallel, resume, and get their baselines from the
+grid runner::
 
-Cost: one training run per exposure model (6 by default). On the 2-core CPU of the README a run
-of the demo config takes about as long as ``make demo`` (8-14 minutes), so the whole comparison
-takes about 1-1.5 hours; the feed models add seconds (their optimum and step table are computed
-once per run).
+    engagegen grid run configs/recommenders.yaml --out runs/recommenders
+    engagegen recommend compare runs/recommenders
 
-Usage: ``python -m engagegen.recommend.experiment --config configs/demo.yaml --out runs/recommenders``
+:func:`compare_exposure_models` is the second step. For every configuration whose run finished
+(``runs/<id>/summary.json``), it posts the trained policy's evaluation posts one after another in
+multi-shot mode (the opinions of engaged users move by ``mu``), through that configuration's own
+exposure model and on the network it trained on, and records the opinion spread before and after
+beside the engagement fractions of the run's summary. Configurations that have not finished are
+reported as missing, with the reason, so a grid still running can be compared already.
+
+It writes ``recommenders.json``, ``recommenders.csv`` and ``figures/recommenders.png`` into the
+grid folder.
 """
 
 from __future__ import annotations
 
-import argparse
+import csv
+import io
 import json
+import os
+import tempfile
+import textwrap
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engagegen.config import atomic_write_text
+from engagegen.config import ConfigError, atomic_write_text, from_dict, load_yaml
 from engagegen.network import SocialNetwork
+from engagegen.recommend.profiles import RecommendError
 
-__all__ = ["compare_exposure_models", "polarization_after"]
+__all__ = ["OUTPUT_FILES", "compare_exposure_models", "polarization_after"]
 
-DEFAULT_MODELS = ("follower", "chronological", "popularity", "content", "opinion", "diverse")
+#: What :func:`compare_exposure_models` writes, relative to the grid folder.
+OUTPUT_FILES = ("recommenders.json", "recommenders.csv", "figures/recommenders.png")
+
+#: Engagement numbers copied from each run's summary.json.
+_SUMMARY_KEYS = ("optimum", "untuned_engaged_mean", "best_of_n_engaged_mean", "trained_engaged_mean",
+                 "untuned_fraction_of_optimum", "best_of_n_fraction_of_optimum", "trained_fraction_of_optimum",
+                 "trained_opinion_mean", "steps", "wall_seconds")
 
 
 def polarization_after(model: Any, network: SocialNetwork, agent: int, messages: Sequence[float]) -> dict[str, float]:
@@ -47,33 +61,104 @@ def polarization_after(model: Any, network: SocialNetwork, agent: int, messages:
             "opinion_mean_before": float(network.opinions.mean()), "opinion_mean_after": float(np.mean(after))}
 
 
-def compare_exposure_models(config: Any, out_dir: str | Path, *, models: Sequence[str] = DEFAULT_MODELS, k: int = 10,
-                            rounds: int = 5, follow_share: float = 0.5, sequence_posts: int = 32,
-                            progress: bool = True) -> list[dict[str, Any]]:
-    """Train one agent per exposure model (same config and seed) and compare; returns one row per model."""
-    from engagegen.training import EngagementTrainer
+def _exposure_label(engagement: Any) -> str:
+    """``follower`` for the paper's cascade, the recommender's name for a feed, else the model's name."""
+    if engagement.model == "bcm":
+        return "follower"
+    return engagement.recommender if engagement.model == "feed" else engagement.model
+
+
+def _load_grid(grid_dir: Path) -> Any:
+    from engagegen.experiments.config import GridConfig
+
+    path = grid_dir / "grid.yaml"
+    if not path.exists():
+        raise RecommendError(f"{grid_dir}: not a grid folder (no grid.yaml); run "
+                             f"`engagegen grid run configs/recommenders.yaml --out {grid_dir}` first")
+    try:
+        return from_dict(GridConfig, load_yaml(path))
+    except ConfigError as exc:
+        raise RecommendError(f"{path}: {exc}") from None
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _why_missing(run_dir: Path, record: dict[str, Any] | None) -> str | None:
+    """Why a run folder cannot be compared (None: it can)."""
+    if record is not None and record["status"] == "error" and not (run_dir / "summary.json").exists():
+        return f"training failed: {record['error']}"
+    if not run_dir.exists():
+        return "not started"
+    for name in ("summary.json", "network.npz", "samples.jsonl"):
+        if not (run_dir / name).exists():
+            return f"not finished: no runs/{run_dir.name}/{name}"
+    return None
+
+
+def _compare_run(cfg: Any, run_dir: Path, sequence_posts: int) -> dict[str, Any]:
+    """The engagement fractions and the multi-shot polarization of one finished run of ``cfg``."""
     from engagegen.training.build import build_engagement
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    opinions = [r["opinion"] for r in _read_jsonl(run_dir / "samples.jsonl") if r.get("policy") == "trained"]
+    if not opinions:
+        return {"status": "missing", "reason": f"no trained posts in runs/{run_dir.name}/samples.jsonl"}
+    network = SocialNetwork.load(run_dir / "network.npz")
+    agent = int(summary["agent"])
+    messages = opinions[:sequence_posts]
+    row: dict[str, Any] = {"status": "ok", "reason": None, "agent": agent, "posts": len(messages)}
+    row.update({key: summary.get(key) for key in _SUMMARY_KEYS})
+    row.update(polarization_after(build_engagement(cfg.engagement, cfg.seed, network), network, agent, messages))
+    return row
+
+
+def compare_exposure_models(grid_dir: str | Path, *, sequence_posts: int = 32) -> list[dict[str, Any]]:
+    """Compare the exposure models of a (finished or partly finished) grid folder; one row per configuration.
+
+    Each row names its exposure model (``model``: ``follower`` or the recommender), its ``id`` and
+    ``configuration``, and its ``status``: ``ok`` rows carry the engagement numbers of the run's
+    summary.json and :func:`polarization_after` for its first ``sequence_posts`` trained posts;
+    ``missing`` rows say why in ``reason``. Writes :data:`OUTPUT_FILES` into ``grid_dir``.
+    Raises :class:`RecommendError` for a folder that is not a grid folder or has no finished run.
+    """
+    from engagegen.experiments.results import ResultsLog
+
+    if sequence_posts < 1:
+        raise RecommendError(f"sequence_posts must be >= 1, got {sequence_posts}")
+    grid_dir = Path(grid_dir)
+    grid = _load_grid(grid_dir)
+    training = ResultsLog(grid_dir / "results.jsonl").latest("training")
+    labels = [_exposure_label(c.config.engagement) for c in grid.configurations]
+    counts = Counter(labels)
     rows = []
-    for name in models:
-        run_dir = out / name
-        engagement = (replace(config.engagement, model="bcm") if name == "follower" else
-                      replace(config.engagement, model="feed", recommender=name, k=k, rounds=rounds, follow_share=follow_share))
-        run_config = replace(config, engagement=engagement)
-        summary = EngagementTrainer(run_config, run_dir).train(progress=progress)
-        net = SocialNetwork.load(run_dir / "network.npz")
-        samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines() if line.strip()]
-        opinions = [r["opinion"] for r in samples if r["policy"] == "trained"][:sequence_posts]
-        row = {"model": name, **{key: summary.get(key) for key in (
-            "optimum", "trained_engaged_mean", "trained_fraction_of_optimum", "untuned_fraction_of_optimum",
-            "best_of_n_fraction_of_optimum", "trained_opinion_mean", "steps", "wall_seconds")}}
-        row.update(polarization_after(build_engagement(engagement, config.seed, net), net, int(summary["agent"]), opinions))
+    for c, label in zip(grid.configurations, labels):
+        run_dir = grid_dir / "runs" / c.id
+        row: dict[str, Any] = {"model": label if counts[label] == 1 else f"{label} ({c.name})",
+                               "id": c.id, "configuration": c.name}
+        reason = _why_missing(run_dir, training.get(c.id))
+        row.update({"status": "missing", "reason": reason} if reason else _compare_run(c.config, run_dir, sequence_posts))
         rows.append(row)
-        atomic_write_text(out / "results.json", json.dumps(rows, indent=2))
-    _figure(rows, out / "recommenders.png")
+    finished = [r for r in rows if r["status"] == "ok"]
+    if not finished:
+        raise RecommendError(f"{grid_dir}: no configuration has finished training (no runs/<id>/summary.json "
+                             f"with trained posts); run or resume `engagegen grid run CONFIG --out {grid_dir}`")
+    atomic_write_text(grid_dir / OUTPUT_FILES[0], json.dumps(rows, indent=2))
+    atomic_write_text(grid_dir / OUTPUT_FILES[1], _csv(rows))
+    _figure(finished, grid_dir / OUTPUT_FILES[2])
     return rows
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
 
 
 def _figure(rows: list[dict[str, Any]], path: Path) -> None:
@@ -82,40 +167,33 @@ def _figure(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [r["model"] for r in rows]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    names = [textwrap.fill(r["model"], 18) for r in rows]  # a label that names a whole configuration stays legible
     x = np.arange(len(rows))
-    a.bar(x - 0.2, [r["untuned_fraction_of_optimum"] for r in rows], 0.4, label="untuned", color="#bbbbbb")
-    a.bar(x + 0.2, [r["trained_fraction_of_optimum"] for r in rows], 0.4, label="trained", color="#4c72b0")
-    a.set_xticks(x, names, rotation=20)
+    fig, (a, b) = plt.subplots(2, 1, figsize=(max(7.0, 1.2 * len(rows) + 2), 7.5))
+    for offset, key, label, color in ((-0.27, "untuned_fraction_of_optimum", "untuned", "#bbbbbb"),
+                                      (0.0, "best_of_n_fraction_of_optimum", "best-of-N", "#5b8fd6"),
+                                      (0.27, "trained_fraction_of_optimum", "trained", "#2e9d5b")):
+        a.bar(x + offset, [r[key] or 0.0 for r in rows], 0.27, label=label, color=color)
+    a.set_xticks(x, names, fontsize=8)
     a.set_ylabel("engagement / optimum")
-    a.legend()
+    a.set_ylim(0, 1.2)
+    a.legend(fontsize=8, ncol=3, loc="upper center")
     b.bar(x - 0.2, [r["polarization_before"] for r in rows], 0.4, label="before", color="#bbbbbb")
-    b.bar(x + 0.2, [r["polarization_after"] for r in rows], 0.4, label="after the trained posts", color="#c44e52")
-    b.set_xticks(x, names, rotation=20)
+    posts = {r["posts"] for r in rows}
+    after = f"after {posts.pop()} trained posts" if len(posts) == 1 else "after the trained posts"
+    b.bar(x + 0.2, [r["polarization_after"] for r in rows], 0.4, label=after, color="#c44e52")
+    b.set_xticks(x, names, fontsize=8)
     b.set_ylabel("polarization index 4·var(x)")
-    b.legend()
+    b.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> None:
-    from engagegen.training import load_run_config
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="run config (YAML), e.g. configs/demo.yaml")
-    parser.add_argument("--out", required=True, help="folder for the runs, results.json and recommenders.png")
-    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated exposure models")
-    parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--follow-share", type=float, default=0.5)
-    args = parser.parse_args(argv)
-    rows = compare_exposure_models(load_run_config(args.config), args.out, models=args.models.split(","), k=args.k,
-                                   rounds=args.rounds, follow_share=args.follow_share)
-    for r in rows:
-        print(json.dumps(r))
-
-
-if __name__ == "__main__":
-    main()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:  # through a temporary file, so a reader (the report, a browser) never sees half an image
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
