@@ -1,8 +1,25 @@
 """Analysis of posts (opinion, sentiment, topic, moderation, language) and of networks (communities,
 echo chambers, polarization, agent positions), with CSV and self-contained HTML reports."""
 
-from engagegen.analysis.network_report import NetworkReport, network_report, polarization_index
-from engagegen.analysis.posts import AnalysisError, PostAnalysis, analyze_posts, write_analysis
+from engagegen.analysis.network_report import (
+    NetworkReport,
+    network_report,
+    polarization_index,
+)
+from engagegen.analysis.opinions import (
+    NodeOpinions,
+    UserOpinions,
+    post_authors,
+    user_opinions,
+    write_opinions,
+)
+from engagegen.analysis.posts import (
+    AnalysisError,
+    PostAnalysis,
+    analyze_posts,
+    write_analysis,
+)
 
 __all__ = ["AnalysisError", "PostAnalysis", "analyze_posts", "write_analysis", "NetworkReport", "network_report",
-           "polarization_index"]
+           "polarization_index", "UserOpinions", "NodeOpinions", "user_opinions", "post_authors",
+           "write_opinions"]

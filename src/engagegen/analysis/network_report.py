@@ -18,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from engagegen.network import POSITIONS, NetworkError, NetworkStats, SocialNetwork, betweenness, network_stats, place_agent
+from engagegen.network import (
+    POSITIONS,
+    NetworkError,
+    NetworkStats,
+    SocialNetwork,
+    betweenness,
+    network_stats,
+    place_agent,
+)
 
 __all__ = ["NetworkReport", "network_report", "polarization_index"]
 

@@ -1,7 +1,9 @@
-"""``engagegen analyze``: opinion, sentiment, topic, moderation and language of every post in a file."""
+"""``engagegen analyze``: opinion, sentiment, topic, moderation and language of every post in a file.
+``engagegen opinions``: each user's opinion from their posts, as the ``node,opinion`` file of a network."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -59,3 +61,91 @@ def analyze(
     table.add_row("flags by category", ", ".join(f"{k} {v}" for k, v in flagged.items()) or "none")
     console.print(table)
     console.print(f"wrote [bold]{csv_path}[/bold] and [bold]{html_path}[/bold]")
+
+
+class Missing(str, Enum):
+    error = "error"
+    neutral = "neutral"
+    mean = "mean"
+
+
+@app.command()
+def opinions(
+    posts: Path = typer.Argument(..., help="Posts: a .csv (with a header) or .jsonl file, one post per row with its author."),
+    out: Path = typer.Option(..., "--out", "-o", help="The node,opinion file to write (for `engagegen network load --opinions`)."),
+    author_column: str = typer.Option("author", help="Column (CSV) or field (JSONL) holding the author's user id."),
+    text_column: str = typer.Option("text", help="Column (CSV) or field (JSONL) holding the text."),
+    stance: Path | None = typer.Option(None, help="A stance classifier folder (`engagegen scorer train`); default VADER. "
+                                                  "Use the opinion scorer of your run config."),
+    graph: Path | None = typer.Option(None, help="The edge list: write one opinion per user it names (authors outside "
+                                                 "it are left out)."),
+    missing: Missing = typer.Option(Missing.error, help="Graph users without posts: error (stop and name them), neutral "
+                                                        "(0.5) or mean (mean opinion of the graph users with posts)."),
+    min_posts: int = typer.Option(1, min=1, help="Scored posts a user needs for an opinion of their own."),
+) -> None:
+    """Each user's opinion in [0, 1]: the mean opinion value of the posts they wrote.
+
+    Scores every post (stance classifier or VADER), averages per author and writes a node,opinion
+    file. With --graph, the file has exactly the edge list's users; users without posts stop the
+    command unless --missing says how to fill them.
+    """
+    import numpy as np
+
+    from engagegen.analysis import post_authors, user_opinions, write_opinions
+    from engagegen.network import edgelist_nodes
+    from engagegen.scoring import VaderOpinion, read_posts
+
+    with friendly_errors():
+        records = read_posts(posts, text_column)
+        if not records:
+            raise ValueError(f"{posts}: the file holds no posts")
+        authors = post_authors(records, author_column, where=str(posts))
+        texts = [r.text for r in records]
+        nonempty = np.flatnonzero([bool(t.strip()) for t in texts])
+        values = np.full(len(texts), np.nan)  # an empty post has no opinion (the scorer would say 0.5)
+        nodes = None
+        if graph is not None:  # bad graphs and users without posts fail before the (slow) scoring
+            nodes = edgelist_nodes(graph)
+            values[nonempty] = 0.5
+            user_opinions(authors, values, min_posts=min_posts).for_nodes(nodes, missing=missing.value)
+        if stance is not None:
+            from transformers.utils import logging as transformers_logging
+
+            from engagegen.scoring import StanceClassifier
+
+            transformers_logging.disable_progress_bar()  # the status line says what is happening
+            scorer = StanceClassifier.load(stance)
+        else:
+            scorer = VaderOpinion()
+        with console.status(f"scoring {len(nonempty):,} posts"):
+            values[nonempty] = scorer.score([texts[i] for i in nonempty])
+        users = user_opinions(authors, values, min_posts=min_posts)
+        if nodes is not None:
+            result = users.for_nodes(nodes, missing=missing.value)
+            written, mean = result, float(result.opinion[~result.filled].mean())
+        else:
+            written, mean = users, float(users.opinion.mean()) if len(users.users) else float("nan")
+        write_opinions(written, out)
+
+    table = Table(title=f"{posts}: {len(records):,} posts", show_header=False, title_justify="left")
+    table.add_column("measure", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("opinion scorer", f"stance classifier {stance}" if stance is not None else "VADER sentiment")
+    table.add_row("empty posts (no opinion)", str(users.unscored_posts))
+    table.add_row("authors", f"{len(users.users) + len(users.dropped):,}")
+    table.add_row(f"left out (< {min_posts} scored posts)", f"{len(users.dropped):,}")
+    table.add_row("users with an opinion", f"{len(users.users):,}")
+    if nodes is not None:
+        table.add_row("graph users", f"{len(result.nodes):,}")
+        fill = f" (set to {result.fill_value:.3f}, --missing {missing.value})" if result.n_filled else ""
+        table.add_row("graph users without an opinion", f"{result.n_filled:,}{fill}")
+        table.add_row("authors not in the graph (left out)", f"{len(result.not_in_graph):,}")
+    table.add_row("mean opinion of the users with posts", f"{mean:.3f}")
+    console.print(table)
+    if nodes is not None and result.n_filled:
+        shown = ", ".join(map(str, result.nodes[result.filled][:10].tolist()))
+        console.print(f"filled: {shown}{', ...' if result.n_filled > 10 else ''}")
+    if nodes is not None and len(result.not_in_graph):
+        shown = ", ".join(result.not_in_graph[:10].tolist())
+        console.print(f"not in the graph: {shown}{', ...' if len(result.not_in_graph) > 10 else ''}")
+    console.print(f"wrote [bold]{out}[/bold] ({len(written.opinion):,} users)")

@@ -15,7 +15,7 @@ import numpy as np
 
 from engagegen.network.graph import NetworkError, SocialNetwork, validate_opinions
 
-__all__ = ["load_edgelist"]
+__all__ = ["load_edgelist", "edgelist_nodes"]
 
 # A first line made only of these words is a header, even when the user ids are not numbers.
 _HEADER_WORDS = frozenset(
@@ -344,3 +344,20 @@ def load_edgelist(
     if direction == "follow":
         edges = edges[:, ::-1]
     return SocialNetwork.from_edges(edges, x, node_ids=node_ids, where=str(path), line_numbers=rows.lines)
+
+
+def edgelist_nodes(
+    path: str | Path,
+    *,
+    delimiter: str | None = None,
+    header: bool | None = None,
+    comment: str | None = "#",
+) -> np.ndarray:
+    """The users an edge list names, read as :func:`load_edgelist` reads them
+    (same options): sorted int64 ids when every id is an integer, else sorted strings."""
+    # The loader's own reader, so header detection, comments and blanks are handled identically.
+    rows = _read_rows(Path(path), ("source", "target"), delimiter, header, comment, _edge_header)
+    ints = [_as_int(c) for c in rows.columns]
+    if all(i is not None for i in ints):
+        return np.unique(np.concatenate(ints))
+    return np.unique(np.concatenate([c.to_numpy(zero_copy_only=False).astype(str) for c in rows.columns]))
