@@ -27,11 +27,12 @@ POLICY_LABELS = {"untuned": "untuned", "best_of_n": "best-of-N", "prompt_steered
                  "openai": "OpenAI-compatible", "random_oracle": "random opinion", "trained": "trained (RL)"}
 _COLORS = {"untuned": "#9e9e9e", "best_of_n": "#5b8fd6", "prompt_steered": "#e6a23c", "openai": "#8e6bbf",
            "random_oracle": "#c7b299", "trained": "#2e9d5b"}
-_TABLE_COLUMNS = ("name", "optimum", "untuned_fraction", "best_of_n_fraction", "prompt_steered_fraction", "openai_fraction",
+_TABLE_COLUMNS = ("name", "optimum", "untuned_fraction", "best_of_n_fraction", "best_of_n_topk_fraction", "prompt_steered_fraction", "openai_fraction",
                   "random_oracle_fraction", "trained_fraction", "steps_to_90", "samples_to_90", "trained_opinion",
                   "optimal_intervals", "final_opinion_in_optimal", "wall_seconds", "error")
 
-_HEADERS = {"untuned_fraction": "untuned", "best_of_n_fraction": "best-of-N", "prompt_steered_fraction": "steered",
+_HEADERS = {"untuned_fraction": "untuned", "best_of_n_fraction": "best-of-N (best)",
+            "best_of_n_topk_fraction": "best-of-N (top k)", "prompt_steered_fraction": "steered",
             "openai_fraction": "openai", "random_oracle_fraction": "random s", "trained_fraction": "trained",
             "steps_to_90": "steps to 90%", "samples_to_90": "samples to 90%", "trained_opinion": "final s",
             "optimal_intervals": "optimal s", "final_opinion_in_optimal": "final s optimal", "wall_seconds": "train seconds"}
@@ -97,7 +98,8 @@ def _benchmark_figure(grid: Any, rows: list[dict[str, Any]]) -> Any:
         for i, c in enumerate(configs):
             row = by_id.get(c.id, {})
             for j, policy in enumerate(policies):
-                value = row.get(f"{policy}_engaged")
+                # best-of-N as the mean of its top k posts: k posts, like every other bar's mean
+                value = row.get(f"{policy}_topk_engaged", row.get(f"{policy}_engaged"))
                 if value is not None:
                     ax.bar(i - 0.4 + width * (j + 0.5), value, width, color=_COLORS[policy],
                            label=labels[policy] if i == 0 else None)
@@ -224,8 +226,9 @@ def grid_report(grid_dir: str | Path) -> Path:
     if grid.description:
         body.append(f"<p>{html.escape(grid.description)}</p>")
     body.append('<p class="muted">Engagement is the number of users a post engages in the simulated audience, scored by '
-                "each configuration's own reward; fractions are of the exact optimum. Best-of-N is the best of N untuned "
-                "posts by reward, N the training sample budget; random opinion is the expected engagement of a post "
+                "each configuration's own reward; fractions are of the exact optimum. Best-of-N ranks N untuned posts by "
+                "reward, N the training sample budget: the best one, and the mean of the top k (k posts, as many as "
+                "each other policy is scored on; the figure's bar); random opinion is the expected engagement of a post "
                 "whose opinion value is drawn uniformly.</p>")
     if any(r.get("optimum") is not None for r in rows):
         body.append("<h2>Benchmark</h2>" + _figure(_benchmark_figure(grid, rows), figures / "benchmark.png",
