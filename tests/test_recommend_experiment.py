@@ -140,6 +140,26 @@ def test_rows_per_exposure_model_match_a_direct_computation(grid_dir: Path) -> N
     assert (grid_dir / "figures" / "recommenders.png").stat().st_size > 10_000
 
 
+def test_the_grids_own_baselines_replace_the_runs_small_final_pool(grid_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from engagegen.experiments import ResultsLog
+    from engagegen.recommend.experiment import compare_exposure_models
+
+    out = tmp_path / "with-baselines"
+    shutil.copytree(grid_dir, out)
+    first = load_grid_config(CONFIG).configurations[0]
+    scored = {"untuned_engaged": 12.0, "untuned_fraction": 0.25, "best_of_n_topk_engaged": 36.0,
+              "best_of_n_topk_fraction": 0.75, "best_of_n_n": 480}
+    ResultsLog(out / "results.jsonl").append({"id": first.id, "name": first.name, "kind": "baselines", "status": "ok",
+                                              "result": scored})
+    rows = compare_exposure_models(out, sequence_posts=8)
+    assert rows[0]["baselines_from"] == "grid" and rows[0]["best_of_n_n"] == 480
+    assert (rows[0]["untuned_fraction_of_optimum"], rows[0]["best_of_n_fraction_of_optimum"]) == (0.25, 0.75)
+    assert (rows[0]["untuned_engaged_mean"], rows[0]["best_of_n_engaged_mean"]) == (12.0, 36.0)
+    assert all(r["baselines_from"] == "summary" for r in rows[1:5])  # no grid baselines there: the run's own
+
+
 def test_unfinished_runs_are_reported_and_empty_folders_rejected(grid_dir: Path, tmp_path: Path) -> None:
     from engagegen.recommend import RecommendError
     from engagegen.recommend.experiment import compare_exposure_models

@@ -97,8 +97,12 @@ def _why_missing(run_dir: Path, record: dict[str, Any] | None) -> str | None:
     return None
 
 
-def _compare_run(cfg: Any, run_dir: Path, sequence_posts: int) -> dict[str, Any]:
-    """The engagement fractions and the multi-shot polarization of one finished run of ``cfg``."""
+def _compare_run(cfg: Any, run_dir: Path, sequence_posts: int, baseline: dict[str, Any] | None) -> dict[str, Any]:
+    """The engagement fractions and the multi-shot polarization of one finished run of ``cfg``.
+
+    Untuned and best-of-N come from the grid's own baselines when it scored them (best-of-N at the
+    training's sample budget, mean of the top k), else from the run's summary (its small final pool).
+    """
     from engagegen.training.build import build_engagement
 
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -110,6 +114,12 @@ def _compare_run(cfg: Any, run_dir: Path, sequence_posts: int) -> dict[str, Any]
     messages = opinions[:sequence_posts]
     row: dict[str, Any] = {"status": "ok", "reason": None, "agent": agent, "posts": len(messages)}
     row.update({key: summary.get(key) for key in _SUMMARY_KEYS})
+    row["baselines_from"] = "summary"
+    if baseline is not None and baseline["status"] == "ok" and "best_of_n_topk_fraction" in baseline["result"]:
+        b = baseline["result"]
+        row.update(untuned_engaged_mean=b["untuned_engaged"], untuned_fraction_of_optimum=b["untuned_fraction"],
+                   best_of_n_engaged_mean=b["best_of_n_topk_engaged"], best_of_n_fraction_of_optimum=b["best_of_n_topk_fraction"],
+                   best_of_n_n=b["best_of_n_n"], baselines_from="grid")
     row.update(polarization_after(build_engagement(cfg.engagement, cfg.seed, network), network, agent, messages))
     return row
 
@@ -129,7 +139,8 @@ def compare_exposure_models(grid_dir: str | Path, *, sequence_posts: int = 32) -
         raise RecommendError(f"sequence_posts must be >= 1, got {sequence_posts}")
     grid_dir = Path(grid_dir)
     grid = _load_grid(grid_dir)
-    training = ResultsLog(grid_dir / "results.jsonl").latest("training")
+    log = ResultsLog(grid_dir / "results.jsonl")
+    training, baselines = log.latest("training"), log.latest("baselines")
     labels = [_exposure_label(c.config.engagement) for c in grid.configurations]
     counts = Counter(labels)
     rows = []
@@ -138,7 +149,7 @@ def compare_exposure_models(grid_dir: str | Path, *, sequence_posts: int = 32) -
         row: dict[str, Any] = {"model": label if counts[label] == 1 else f"{label} ({c.name})",
                                "id": c.id, "configuration": c.name}
         reason = _why_missing(run_dir, training.get(c.id))
-        row.update({"status": "missing", "reason": reason} if reason else _compare_run(c.config, run_dir, sequence_posts))
+        row.update({"status": "missing", "reason": reason} if reason else _compare_run(c.config, run_dir, sequence_posts, baselines.get(c.id)))
         rows.append(row)
     finished = [r for r in rows if r["status"] == "ok"]
     if not finished:
