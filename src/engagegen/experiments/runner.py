@@ -136,17 +136,16 @@ def train_configuration(payload: dict[str, Any]) -> dict[str, Any]:
     group = cfg.training.group_size * cfg.training.prompts_per_step
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    if summary is not None and not summary["early_stopped"] and summary["steps"] < cfg.training.steps:
-        summary = EngagementTrainer(cfg, run_dir).train(resume=True, progress=False)
-        if summary.get("interrupted"):
-            return {"interrupted": True, "step": summary.get("step")}
-    elif summary is None:
-        from engagegen.network import place_agent
-        from engagegen.training.build import build_network
+    if summary is None or (not summary["early_stopped"] and summary["steps"] < cfg.training.steps):
+        if summary is None:
+            from engagegen.network import place_agent
+            from engagegen.training.build import build_network
 
-        # A configuration whose audience cannot be built fails here, in a second, not after loading a model.
-        place_agent(build_network(cfg.network, cfg.seed), cfg.agent)
-        resume = (run_dir / "metrics.jsonl").exists() or latest_checkpoint(run_dir / "checkpoints") is not None
+            # A configuration whose audience cannot be built fails here, in a second, not after loading a model.
+            place_agent(build_network(cfg.network, cfg.seed), cfg.agent)
+            resume = (run_dir / "metrics.jsonl").exists() or latest_checkpoint(run_dir / "checkpoints") is not None
+        else:
+            resume = True  # a finished run given a larger budget trains on from its last checkpoint
         summary = EngagementTrainer(cfg, run_dir).train(resume=resume, progress=False)
         if summary.get("interrupted"):
             return {"interrupted": True, "step": summary.get("step")}
@@ -456,7 +455,6 @@ def run_grid(
             outcome.rows = results_rows(configurations, log)
             write_results_table(outcome.rows, out_dir)
     return outcome
-
 
 
 def _score_baselines(todo: list[Configuration], grid: GridConfig, out_dir: Path, log: ResultsLog, outcome: GridOutcome,

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from engagegen.config import ConfigError, atomic_write_text, from_dict, load_yaml
+from engagegen.config import atomic_write_text
 from engagegen.network import SocialNetwork
 from engagegen.recommend.profiles import RecommendError
 
@@ -69,16 +69,12 @@ def _exposure_label(engagement: Any) -> str:
 
 
 def _load_grid(grid_dir: Path) -> Any:
-    from engagegen.experiments.config import GridConfig
+    from engagegen.experiments import GridError, load_grid_folder
 
-    path = grid_dir / "grid.yaml"
-    if not path.exists():
-        raise RecommendError(f"{grid_dir}: not a grid folder (no grid.yaml); run "
-                             f"`engagegen grid run configs/recommenders.yaml --out {grid_dir}` first")
     try:
-        return from_dict(GridConfig, load_yaml(path))
-    except ConfigError as exc:
-        raise RecommendError(f"{path}: {exc}") from None
+        return load_grid_folder(grid_dir)
+    except GridError as exc:
+        raise RecommendError(str(exc)) from None
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
-from engagegen.config import ConfigError, atomic_write_text, from_dict, load_yaml
+from engagegen.config import atomic_write_text
 from engagegen.report.html import page, table_tag
 from engagegen.report.run_report import ReportError
 
@@ -198,16 +198,14 @@ def _cell_rows(grid: Any, rows: list[dict[str, Any]]) -> tuple[list[dict[str, An
 
 def grid_report(grid_dir: str | Path) -> Path:
     """Write ``report.html`` (and ``figures/*.png``, the results table) into a grid folder; return the page's path."""
-    from engagegen.experiments.config import GridConfig
+    from engagegen.experiments import GridError, load_grid_folder
     from engagegen.experiments.results import ResultsLog, results_rows, write_results_table
 
     grid_dir = Path(grid_dir)
-    if not (grid_dir / "grid.yaml").exists():
-        raise ReportError(f"{grid_dir}: not a grid folder (no grid.yaml); run `engagegen grid run CONFIG --out {grid_dir}` first")
     try:
-        grid = from_dict(GridConfig, load_yaml(grid_dir / "grid.yaml"))
-    except ConfigError as exc:
-        raise ReportError(f"{grid_dir / 'grid.yaml'}: {exc}") from None
+        grid = load_grid_folder(grid_dir)
+    except GridError as exc:
+        raise ReportError(str(exc)) from None
     log = ResultsLog(grid_dir / "results.jsonl")
     rows = results_rows(grid.configurations, log)
     write_results_table(rows, grid_dir)
