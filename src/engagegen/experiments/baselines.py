@@ -69,7 +69,7 @@ class PoolCache:
     def path(self, kind: str, key: str) -> Path:
         return self.folder / f"{kind}-{key}.jsonl"
 
-    def load(self, kind: str, key: str, n: int) -> Pool | None:
+    def load(self, kind: str, key: str, n: int = 0) -> Pool | None:
         """The cached pool if it holds at least ``n`` posts (its first ``n``), else None."""
         path = self.path(kind, key)
         if not path.exists():
@@ -130,19 +130,39 @@ def steered_prompt(topic: str, audience: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ sampling
+def chunk_size(prompts: Sequence[str], batch_size: int) -> int:
+    """Posts per prompt that :func:`sample_local` samples in one call (one seed)."""
+    return max(1, batch_size // len(prompts))
+
+
 def sample_local(
     generator: Any, prompts: Sequence[str], n: int, cfg: RunConfig, seed: int, batch_size: int,
-    advance: Callable[[int], None] | None = None,
+    advance: Callable[[int], None] | None = None, start: Pool | None = None,
 ) -> tuple[list[str], list[str]]:
     """``n`` posts spread evenly over ``prompts`` (exact model inputs), in round-robin order so any
-    prefix of the pool is balanced over the prompts. Chunk ``i`` is sampled with seed ``seed + i``."""
+    prefix of the pool is balanced over the prompts. Chunk ``i`` is sampled with seed ``seed + i``.
+
+    ``start``: a smaller pool sampled the same way (same prompts, seed and chunk size); its whole
+    chunks are kept and sampling goes on from the next chunk, so the result is the pool a single
+    call would have sampled, at the cost of the new posts only."""
     gen = cfg.generation
     prompts = list(prompts)
     per_prompt = -(-n // len(prompts))
-    chunk = max(1, batch_size // len(prompts))
+    chunk = chunk_size(prompts, batch_size)
     groups: list[list[str]] = [[] for _ in prompts]
-    for i, start in enumerate(range(0, per_prompt, chunk)):
-        count = min(chunk, per_prompt - start)
+    kept = 0  # posts per prompt taken from ``start``: its whole chunks
+    if start is not None:
+        kept = min(len(start) // len(prompts) // chunk * chunk, per_prompt)
+        for i in range(kept * len(prompts)):
+            if start.prompts[i] != prompts[i % len(prompts)]:
+                raise ValueError(f"pool {start.key}: post {i} was sampled from another prompt")
+            groups[i % len(prompts)].append(start.texts[i])
+        if advance and kept:
+            advance(kept * len(prompts))
+    for i, begin in enumerate(range(0, per_prompt, chunk)):
+        if begin < kept:
+            continue
+        count = min(chunk, per_prompt - begin)
         out = generator.generate(prompts, n=count, max_new_tokens=gen.max_new_tokens, temperature=gen.temperature,
                                  top_p=gen.top_p, seed=seed + i, raw=True)
         for group, new in zip(groups, out):
@@ -371,6 +391,7 @@ class _Need:
     cfg: RunConfig
     n: int
     prompt: str | None = None  # the steering request (steered pools)
+    smaller: Pool | None = None  # a cached pool with fewer posts, which sampling may extend
 
 
 def _needs(configurations: Sequence[Configuration], settings: BaselineConfig, scorer: BaselineScorer,
@@ -433,8 +454,12 @@ def _sample(need: _Need, settings: BaselineConfig, models: _Models, advance: Cal
         meta["request"] = need.prompt
     # A distinct seed stream per pool kind, so the steered pool does not replay the untuned samples.
     seed = cfg.seed + (0 if need.kind == "untuned" else 100_003)
-    prompt_of, texts = sample_local(generator, prompts, need.n, cfg, seed, settings.batch_size, advance)
-    return Pool(need.kind, need.key, prompt_of, texts, {**meta, "seconds": round(time.time() - started, 1)})
+    meta["chunk"] = chunk_size(prompts, settings.batch_size)
+    # A smaller cached pool sampled in chunks of the same size is the start of this one: keep it.
+    start = need.smaller if need.smaller is not None and need.smaller.meta.get("chunk") == meta["chunk"] else None
+    prompt_of, texts = sample_local(generator, prompts, need.n, cfg, seed, settings.batch_size, advance, start)
+    seconds = time.time() - started + (float(start.meta.get("seconds", 0.0)) if start is not None else 0.0)
+    return Pool(need.kind, need.key, prompt_of, texts, {**meta, "seconds": round(seconds, 1)})
 
 
 def run_baselines(
@@ -463,6 +488,7 @@ def run_baselines(
             if cached is not None:
                 pools[key] = cached
             else:
+                need.smaller = cache.load(kind, key)
                 todo.append(need)
         if todo:
             task = bar.add_task("sampling posts", total=sum(n.n for n in todo), info="")
