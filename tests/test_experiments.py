@@ -34,8 +34,10 @@ from engagegen.experiments import (
     extend_grid,
     load_grid_config,
     random_opinion_engagement,
+    refine_grid,
     run_grid,
 )
+from engagegen.training import RunConfig, load_run_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -205,6 +207,25 @@ def test_baselines_only_scores_paper_configs_from_one_pool(tmp_path: Path, tiny_
     assert (out / "pools" / untuned[0]).stat().st_mtime_ns == stamp
 
 
+def test_a_cached_pool_is_extended_to_the_pool_one_call_would_sample(tiny_model_dir: Path) -> None:
+    from engagegen.experiments.baselines import Pool, sample_local
+    from engagegen.generation import LocalModel
+
+    cfg = from_dict(RunConfig, tiny_base(tiny_model_dir))
+    generator = LocalModel(str(tiny_model_dir))
+    prompts = generator.format_prompts(["Write a post about cats.", "Write a post about dogs."])
+    whole = sample_local(generator, prompts, 13, cfg, seed=5, batch_size=4)
+    small = sample_local(generator, prompts, 7, cfg, seed=5, batch_size=4)
+    assert small[1][:4] == whole[1][:4]  # its whole chunks (2 posts per prompt) are the start of the larger pool
+    calls = []
+    grown = sample_local(generator, prompts, 13, cfg, seed=5, batch_size=4, advance=calls.append,
+                         start=Pool("untuned", "k", *small))
+    assert grown == whole
+    assert calls[0] == 4 and sum(calls) >= 13  # the kept posts are counted once, the rest sampled
+    with pytest.raises(ValueError, match="another prompt"):
+        sample_local(generator, prompts[::-1], 13, cfg, seed=5, batch_size=4, start=Pool("untuned", "k", *small))
+
+
 @pytest.fixture
 def chat_server() -> Any:
     """A chat-completions server on 127.0.0.1 whose posts take opposite sides; path /broken/ answers 500."""
@@ -351,6 +372,42 @@ def test_extending_a_grid_trains_on_the_chosen_runs_only(trained_grid: tuple[Gri
     assert extend_grid(out, 3, workers=1, progress=False).trained == []
     with pytest.raises(GridError, match="not a grid folder"):
         extend_grid(tmp_path, 3, progress=False)
+
+
+def test_refining_a_grid_trains_a_second_stage_from_the_best_adapter(
+    trained_grid: tuple[GridConfig, Path, Any], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    import engagegen.cli.grid_cmd  # noqa: F401  (registers `engagegen grid`)
+    from engagegen.cli.app import app
+
+    grid, original, _ = trained_grid
+    good, broken = grid.configurations
+    out = tmp_path / "copy"
+    shutil.copytree(original, out, ignore=shutil.ignore_patterns(".lock"))
+    with pytest.raises(GridError, match="learning_rate must be > 0"):
+        refine_grid(out, 2, 0.0, progress=False)
+    result = CliRunner().invoke(app, ["grid", "refine", str(out), "--steps", "2", "--learning-rate", "1e-4",
+                                      "--workers", "1", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "1 trainings refined for 2 more steps" in result.output
+    first, second = out / "runs" / good.id, out / "runs" / good.id / "refine"
+    stored = load_run_config(second / "config.yaml").training
+    assert (stored.steps, stored.learning_rate, stored.lr_scheduler) == (2, 1e-4, "linear")
+    assert Path(stored.init_adapter) == (first / "adapter").resolve()
+    assert [json.loads(line)["step"] for line in (second / "eval.jsonl").read_text().splitlines()] == [0, 2]
+    row = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}[good.id]
+    summary = json.loads((second / "summary.json").read_text())
+    assert float(row["trained_fraction"]) == pytest.approx(summary["trained_fraction_of_optimum"])
+    assert row["steps"] == "4" and row["training.steps"] == "4" and row["samples_seen"] == "16"
+    assert row["best_of_n_n"] == "16"  # best-of-N at the two stages' sample budget: 4 steps x 4 posts
+    assert [s["steps"] for s in json.loads(row["stages"])] == [2, 2]
+    record = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()][-1]
+    assert record["result"]["curves"]["eval_step"] == [2, 4]  # the second stage continues the first's curve
+    # once per training; `extend` leaves refined trainings alone too
+    assert refine_grid(out, 2, 1e-4, workers=1, progress=False).trained == []
+    assert extend_grid(out, 10, workers=1, progress=False).trained == []
 
 
 def test_the_report_shows_figures_table_and_posts(trained_grid: tuple[GridConfig, Path, Any]) -> None:

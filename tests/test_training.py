@@ -16,7 +16,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from engagegen.config import ConfigError, dump_yaml, from_dict, to_dict
@@ -25,7 +27,7 @@ from engagegen.training import EngagementTrainer, RunConfig, TrainingError, is_d
 TIMING_KEYS = {"seconds", "wall_seconds"}
 
 
-def tiny_config(model_dir: Path, **training: int) -> RunConfig:
+def tiny_config(model_dir: Path, **training: Any) -> RunConfig:
     return from_dict(RunConfig, {
         "topic": "cats",
         "generation": {"model": str(model_dir), "max_new_tokens": 8},
@@ -156,6 +158,40 @@ def test_a_budget_dependent_schedule_cannot_be_extended(
     data["training"]["steps"] = 6
     with pytest.raises(TrainingError, match="'cosine' depends on the step budget"):
         EngagementTrainer(from_dict(RunConfig, data), run_dir).train(resume=True, progress=False)
+
+
+def test_a_warm_start_begins_from_the_given_adapter(
+    finished_run: tuple[RunConfig, Path, dict], tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    cfg, first, _ = finished_run
+    second = tiny_config(tiny_model_dir, steps=2, learning_rate=1e-12, lr_scheduler="linear", warmup_steps=0,
+                         init_adapter=str(first / "adapter"))
+    run_dir = tmp_path / "second"
+    summary = EngagementTrainer(second, run_dir).train(progress=False)
+    evals = read_jsonl(run_dir / "eval.jsonl")
+    assert [e["step"] for e in evals] == [0, 2]  # the starting policy is evaluated before the first step
+    assert summary["steps"] == 2 and (run_dir / "adapter" / "adapter_model.safetensors").exists()
+    # with a vanishing learning rate the saved best adapter is the starting one, whichever step won
+    start, best = load_file(str(first / "adapter" / "adapter_model.safetensors")), load_file(str(run_dir / "adapter" / "adapter_model.safetensors"))
+    assert start.keys() == best.keys()
+    assert all(np.allclose(start[k].numpy(), best[k].numpy(), atol=1e-6) for k in start)
+    assert any(float(v.abs().max()) > 0 for k, v in start.items() if "lora_B" in k)  # a trained adapter, not a fresh one
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"init_adapter": "missing"}, "not a LoRA adapter folder"), ({"lora_r": 4}, "LoRA rank 16, but training.lora_r is 4")],
+)
+def test_a_warm_start_refuses_an_adapter_that_does_not_fit(
+    finished_run: tuple[RunConfig, Path, dict], tiny_model_dir: Path, tmp_path: Path, change: dict, message: str
+) -> None:
+    _, first, _ = finished_run
+    adapter = str(tmp_path / change["init_adapter"]) if "init_adapter" in change else str(first / "adapter")
+    cfg = tiny_config(tiny_model_dir, steps=2, **{**change, "init_adapter": adapter})
+    with pytest.raises(TrainingError, match=message):
+        EngagementTrainer(cfg, tmp_path / "run").train(progress=False)
 
 
 def test_resume_needs_a_run_folder(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -108,6 +108,29 @@ def extend(
     _finish(outcome, page)
 
 
+@grid_app.command("refine")
+def refine(
+    grid_dir: Path = typer.Argument(..., help="A grid folder written by `engagegen grid run`."),
+    steps: int = typer.Option(..., min=1, help="Steps of the second stage."),
+    learning_rate: float = typer.Option(..., help="The second stage's initial learning rate (e.g. 3e-4)."),
+    lr_scheduler: str = typer.Option("linear", help="How it decays: linear, cosine, constant."),
+    below: float | None = typer.Option(None, help="Only trainings below this fraction of the optimum (e.g. 0.9)."),
+    workers: int | None = typer.Option(None, min=1, help="Parallel trainings (default: one per core)."),
+    ray: bool | None = typer.Option(None, "--ray/--local", help="Run trainings as Ray tasks (default: when RAY_ADDRESS is set)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Rewrite report.html when done."),
+) -> None:
+    """Train a second stage from each chosen training's best adapter, with a decaying learning rate (once per training)."""
+    from engagegen.experiments import refine_grid
+
+    outcome, seconds, page = _run_and_report(
+        lambda: refine_grid(grid_dir, steps, learning_rate, lr_scheduler=lr_scheduler, below=below, workers=workers, ray=ray),
+        grid_dir, report)
+    _show(outcome.rows, baselines_only=False)
+    console.print(f"{len(outcome.trained)} trainings refined for {steps} more steps, {len(outcome.skipped)} left as they were, "
+                  f"{len(outcome.errors)} failed ({outcome.backend}, {seconds:.0f} s)")
+    _finish(outcome, page)
+
+
 @grid_app.command("list")
 def list_(config: Path = typer.Argument(..., help="Grid config (YAML).")) -> None:
     """List a grid's configurations (id and grid values) without running anything."""

@@ -4,6 +4,7 @@
 >>> # outcome = run_grid(grid, "runs/paper-central")           # baselines, then one training per configuration
 >>> # outcome = run_grid(grid, "runs/paper", baselines_only=True)
 >>> # outcome = extend_grid("runs/paper-central", 45, below=0.9)  # more steps for those short of 90%
+>>> # outcome = refine_grid("runs/paper-central", 20, 3e-4, below=0.9)  # a second, decaying stage
 """
 
 from engagegen.experiments.baselines import POLICIES, describe_audience, random_opinion_engagement, steered_prompt
@@ -23,13 +24,15 @@ from engagegen.experiments.runner import (
     available_cores,
     extend_grid,
     load_grid_folder,
+    refine_grid,
+    refinement,
     run_grid,
     train_configuration,
 )
 
 __all__ = [
     "GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "Configuration", "load_grid_config", "config_hash",
-    "sample_budget", "run_grid", "extend_grid", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "available_cores",
+    "sample_budget", "run_grid", "extend_grid", "refine_grid", "refinement", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "available_cores",
     "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "POLICIES", "describe_audience",
     "steered_prompt", "random_opinion_engagement",
 ]

@@ -38,7 +38,7 @@ TABLE_COLUMNS = (
     "trained_engaged", "trained_fraction", "trained_gate_share", "trained_opinion",
     "final_opinion_in_optimal", "final_opinion_distance",
     "steps_to_90", "samples_to_90", "steps_to_90_train", "samples_to_90_train",
-    "steps", "best_step", "early_stopped", "samples_seen", "wall_seconds", "baselines_seconds", "audience",
+    "steps", "best_step", "early_stopped", "samples_seen", "stages", "wall_seconds", "baselines_seconds", "audience",
 )
 
 

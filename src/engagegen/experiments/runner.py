@@ -35,10 +35,13 @@ from engagegen.config import ConfigError, atomic_write_text, dump_yaml, from_dic
 from engagegen.experiments.config import Configuration, GridConfig
 from engagegen.experiments.results import ResultsLog, first_reaching, results_rows, write_results_table
 
-__all__ = ["run_grid", "extend_grid", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "DEFAULT_TASK", "available_cores"]
+__all__ = ["run_grid", "extend_grid", "refine_grid", "refinement", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "DEFAULT_TASK", "available_cores"]
 
 #: The task a worker runs for each configuration: ``module:function`` taking the payload dict.
 DEFAULT_TASK = "engagegen.experiments.runner:train_configuration"
+#: The task of :func:`refine_grid`: a second training stage in ``runs/<id>/refine/``.
+REFINE_TASK = "engagegen.experiments.runner:refine_configuration"
+REFINE_FOLDER = "refine"
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 _RESULT_FILE = "grid_result.json"
@@ -150,6 +153,54 @@ def train_configuration(payload: dict[str, Any]) -> dict[str, Any]:
         if summary.get("interrupted"):
             return {"interrupted": True, "step": summary.get("step")}
     return {**collect_run(run_dir, summary, group, int(payload.get("examples", 3))), "budget": cfg.training.steps}
+
+
+def refinement(config: Any, run_dir: str | Path, steps: int, learning_rate: float, lr_scheduler: str = "linear") -> Any:
+    """The config of a configuration's second training stage: its first stage's best adapter
+    (``run_dir/adapter``) trained ``steps`` more steps at ``learning_rate``, decayed by ``lr_scheduler``."""
+    training = replace(config.training, steps=steps, learning_rate=learning_rate, lr_scheduler=lr_scheduler,
+                       warmup_steps=0, init_adapter=str(Path(run_dir).resolve() / "adapter"))
+    return replace(config, training=training)
+
+
+def refine_configuration(payload: dict[str, Any]) -> dict[str, Any]:
+    """The task of :func:`refine_grid`: train (or resume, or read) the second stage of a finished
+    configuration in ``<run_dir>/refine/``, and report both stages as one training: steps, samples
+    and wall time add up, curves continue after the first stage's last step, and the evaluation is
+    the second stage's (whose step-0 candidate is the first stage's best adapter)."""
+    first_dir = Path(payload["run_dir"])
+    second = train_configuration({**payload, "run_dir": str(first_dir / REFINE_FOLDER)})
+    if second.get("interrupted"):
+        return second
+    summary = json.loads((first_dir / "summary.json").read_text())
+    training = payload["config"]["training"]
+    group = int(training["group_size"]) * int(training["prompts_per_step"])
+    first = collect_run(first_dir, summary, group, 0)
+    offset = int(first["steps"])
+    curves = {key: list(values) for key, values in first["curves"].items()}
+    for key, values in second["curves"].items():
+        pairs = zip(second["curves"]["eval_step" if key.startswith("eval_") else "step"], values)
+        # step 0 of the second stage re-evaluates the first stage's best adapter, not its last step
+        curves[key] += [offset + v if key in ("step", "eval_step") else v for step, v in pairs if step > 0]
+
+    def later(value: int | None) -> int | None:
+        return None if value is None else offset + value
+
+    reached = first["steps_to_90"] if first["steps_to_90"] is not None else later(second["steps_to_90"])
+    reached_train = first["steps_to_90_train"] if first["steps_to_90_train"] is not None else later(second["steps_to_90_train"])
+    return {
+        **second, "curves": curves,
+        "steps": offset + int(second["steps"]),
+        "best_step": first["best_step"] if not second["best_step"] else offset + int(second["best_step"]),
+        "samples_seen": int(first["samples_seen"]) + int(second["samples_seen"]),
+        "wall_seconds": round(float(first["wall_seconds"]) + float(second["wall_seconds"]), 1),
+        "steps_to_90": reached, "samples_to_90": None if reached is None else reached * group,
+        "steps_to_90_train": reached_train, "samples_to_90_train": None if reached_train is None else reached_train * group,
+        "budget": offset + int(second["budget"]),
+        "stages": [{"steps": offset, "fraction": first["trained_fraction"]},
+                   {"steps": int(second["steps"]), "fraction": second["trained_fraction"],
+                    "learning_rate": training["learning_rate"], "lr_scheduler": training["lr_scheduler"]}],
+    }
 
 
 # ----------------------------------------------------------------------------------------- workers
@@ -514,15 +565,79 @@ def extend_grid(
     """Give the finished trainings of a grid folder a step budget of ``steps`` and train them on.
 
     Chosen: trainings that did not stop early, had a smaller budget and, with ``below``, reached
-    less than that fraction of the optimum. Each continues from its last checkpoint in its own run
-    folder (same id: the grid's other results stay as they are), and its best-of-N baseline is
-    scored again with the larger sample budget, so the comparison stays at equal budgets. The
-    results table records each run's own budget (``training.steps``).
+    less than that fraction of the optimum (refined ones are left alone). Each continues from its
+    last checkpoint in its own run folder (same id: the grid's other results stay as they are), and
+    its best-of-N baseline is scored again with the larger sample budget, so the comparison stays at
+    equal budgets. The results table records each run's own budget (``training.steps``).
 
     >>> # extend_grid("runs/paper-central", 45, below=0.9)   # the configurations short of 90%
     """
     if steps < 1:
         raise GridError(f"steps must be >= 1, got {steps}")
+
+    def choose(c: Configuration, result: dict[str, Any], run_dir: Path) -> tuple[Configuration, Configuration] | None:
+        if result.get("early_stopped") or "stages" in result or result.get("budget", c.config.training.steps) >= steps:
+            return None
+        longer = Configuration(c.id, c.name, c.params, replace(c.config, training=replace(c.config.training, steps=steps)))
+        return longer, longer
+
+    return _train_on(out_dir, choose, below, workers=workers, ray=ray, progress=progress, task=task)
+
+
+def refine_grid(
+    out_dir: str | Path,
+    steps: int,
+    learning_rate: float,
+    *,
+    lr_scheduler: str = "linear",
+    below: float | None = None,
+    workers: int | None = None,
+    ray: bool | None = None,
+    progress: bool = True,
+) -> GridOutcome:
+    """Train a second stage for the finished trainings of a grid folder (once each): each starts
+    from its first stage's best adapter and trains ``steps`` more steps at ``learning_rate``,
+    decayed by ``lr_scheduler`` (see :func:`refinement`), in ``runs/<id>/refine/``.
+
+    A constant learning rate that found the optimum's neighbourhood but keeps jumping around it is
+    the case this is for: the second stage settles with a smaller, decaying step. Its step-0
+    evaluation is the first stage's best adapter, so a stage that only makes things worse keeps it.
+    The results table reports both stages as one training (steps, samples and wall time add up),
+    and best-of-N is scored again at the combined sample budget.
+
+    >>> # refine_grid("runs/paper-central", 20, 3e-4, below=0.9)
+    """
+    if steps < 1:
+        raise GridError(f"steps must be >= 1, got {steps}")
+    if not learning_rate > 0:
+        raise GridError(f"learning_rate must be > 0, got {learning_rate}")
+
+    def choose(c: Configuration, result: dict[str, Any], run_dir: Path) -> tuple[Configuration, Configuration] | None:
+        if "stages" in result:
+            return None  # refined already
+        budget = int(result.get("budget", c.config.training.steps))
+        both = Configuration(c.id, c.name, c.params,
+                             replace(c.config, training=replace(c.config.training, steps=budget + steps)))
+        second = Configuration(c.id, c.name, c.params, refinement(c.config, run_dir, steps, learning_rate, lr_scheduler))
+        return both, second
+
+    return _train_on(out_dir, choose, below, workers=workers, ray=ray, progress=progress, task=REFINE_TASK)
+
+
+def _train_on(
+    out_dir: str | Path,
+    choose: Callable[[Configuration, dict[str, Any], Path], tuple[Configuration, Configuration] | None],
+    below: float | None,
+    *,
+    workers: int | None,
+    ray: bool | None,
+    progress: bool,
+    task: str,
+) -> GridOutcome:
+    """Train more on a grid folder's finished trainings: ``choose`` gives, for each one (its record
+    and run folder), the configuration its baselines are scored with (the sample budget of all its
+    training) and the one a worker trains with ``task``, or None to leave it as it is. With
+    ``below``, only trainings short of that fraction of the optimum are offered."""
     if below is not None and not 0 < below <= 1:
         raise GridError(f"below must be a fraction of the optimum in (0, 1], got {below}")
     out_dir = Path(out_dir)
@@ -533,22 +648,24 @@ def extend_grid(
         outcome = GridOutcome(out_dir, [], out_dir / "results.parquet", out_dir / "results.csv",
                               backend="ray" if use_ray else "local")
         training = log.latest("training")
-        chosen: list[Configuration] = []
+        scored: list[Configuration] = []
+        trained: list[Configuration] = []
         for c in grid.configurations:
             t = training.get(c.id)
             if t is None or t["status"] != "ok":
                 continue  # not trained yet: `engagegen grid run` trains it
-            r = t["result"]
-            budget = r.get("budget", c.config.training.steps)
-            if r.get("early_stopped") or budget >= steps or (below is not None and r["trained_fraction"] >= below):
+            chosen = None
+            if below is None or t["result"]["trained_fraction"] < below:
+                chosen = choose(c, t["result"], out_dir / "runs" / c.id)
+            if chosen is None:
                 outcome.skipped.append(c.id)
                 continue
-            longer = replace(c.config, training=replace(c.config.training, steps=steps))
-            chosen.append(Configuration(c.id, c.name, c.params, longer))
+            scored.append(chosen[0])
+            trained.append(chosen[1])
         try:
-            _score_baselines(chosen, grid, out_dir, log, outcome, progress)
-            _train_all(chosen, grid, out_dir, log, outcome, workers=workers, use_ray=use_ray, task=task,
-                       progress=progress, total=len(chosen))
+            _score_baselines(scored, grid, out_dir, log, outcome, progress)
+            _train_all(trained, grid, out_dir, log, outcome, workers=workers, use_ray=use_ray, task=task,
+                       progress=progress, total=len(trained))
         finally:
             outcome.rows = results_rows(grid.configurations, log)
             write_results_table(outcome.rows, out_dir)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args, get_type_hints
 
 from engagegen.config import from_dict, load_yaml
 from engagegen.reward import RewardConfig
@@ -147,6 +147,11 @@ class TrainerConfig:
     checkpoint_every: steps between checkpoints (adapter + optimizer + RNG state).
     gradient_checkpointing: recompute activations in the backward pass (saves memory on large
         models, costs time; off by default, since a 135M model fits easily).
+    init_adapter: a LoRA adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``,
+        e.g. an earlier run's ``adapter/``) to start from instead of a fresh adapter: a second,
+        gentler training stage, or a policy moved to another network. Its rank and target modules
+        must be this config's. The starting policy is evaluated at step 0, so a stage that only
+        makes it worse keeps it as the best adapter.
     """
 
     algorithm: Literal["grpo", "rloo"] = "grpo"
@@ -166,6 +171,7 @@ class TrainerConfig:
     checkpoint_every: int = 10
     keep_checkpoints: int = 2
     report_to: list[str] = field(default_factory=list)
+    init_adapter: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "group_size", "prompts_per_step", "lora_r", "lora_alpha", "checkpoint_every", "keep_checkpoints"):
@@ -175,6 +181,9 @@ class TrainerConfig:
             raise ValueError(f"training.group_size must be >= 2 (group-relative RL compares posts), got {self.group_size}")
         if not self.learning_rate > 0:
             raise ValueError(f"training.learning_rate must be > 0, got {self.learning_rate}")
+        schedules = get_args(get_type_hints(TrainerConfig)["lr_scheduler"])
+        if self.lr_scheduler not in schedules:
+            raise ValueError(f"training.lr_scheduler must be one of {', '.join(schedules)}, got {self.lr_scheduler!r}")
         if self.beta < 0:
             raise ValueError(f"training.beta must be >= 0, got {self.beta}")
         if not 0 <= self.lora_dropout < 1:

@@ -84,6 +84,31 @@ def _atomic_save_adapter(model: Any, target: Path) -> None:
         raise
 
 
+def _warm_start(model: Any, adapter: Path, lora_r: int) -> None:
+    """Load a saved LoRA adapter's weights into the fresh adapter TRL built (``training.init_adapter``)."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights, config = adapter / "adapter_model.safetensors", adapter / "adapter_config.json"
+    if not (weights.is_file() and config.is_file()):
+        raise TrainingError(f"training.init_adapter {adapter}: not a LoRA adapter folder "
+                            "(needs adapter_config.json and adapter_model.safetensors)")
+    try:
+        rank = json.loads(config.read_text())["r"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise TrainingError(f"training.init_adapter {config}: unreadable adapter config ({exc})") from None
+    if rank != lora_r:
+        raise TrainingError(f"training.init_adapter {adapter}: LoRA rank {rank}, but training.lora_r is {lora_r}")
+    try:
+        result = set_peft_model_state_dict(model, load_file(str(weights)))
+    except RuntimeError as exc:  # tensor shapes that do not fit this model
+        raise TrainingError(f"training.init_adapter {adapter}: does not fit the model ({exc})") from None
+    unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    if unexpected:
+        raise TrainingError(f"training.init_adapter {adapter}: weights for modules this adapter does not have, "
+                            f"e.g. {unexpected[0]} (different lora_target_modules or model?)")
+
+
 class _RecordingReward:
     """The reward as TRL sees it: keeps every breakdown so the step logger can summarise them."""
 
@@ -276,7 +301,7 @@ class _Run:
                 log.truncate_after(int(self.state["step"]))
         elif resume:
             for log in (self.metrics, self.evals):
-                log.truncate_after(0)
+                log.truncate_after(-1)  # no checkpoint: the run starts over, step-0 evaluation included
         self.clock_offset = previous_seconds - (time.time() - started)
         self.started = started
         recorder = _step_recorder(self)
@@ -285,8 +310,12 @@ class _Run:
             warnings.filterwarnings("ignore", category=FutureWarning, message=".*gradient_checkpointing.*")
             trainer = self._trl_trainer(recorder)
         self.trainer = trainer
+        if checkpoint is None and self.cfg.training.init_adapter:
+            _warm_start(trainer.model, Path(self.cfg.training.init_adapter), self.cfg.training.lora_r)
+            self.evaluate_during(trainer.model, 0)  # the starting policy competes for the best adapter
         # Finished under this config: early-stopped, or its budget reached (a grown budget trains on).
-        finished = checkpoint is not None and (self.state["early_stopped"] or int(self.state["step"]) >= self.cfg.training.steps)
+        finished = self.state["early_stopped"] if checkpoint is None else (
+            self.state["early_stopped"] or int(self.state["step"]) >= self.cfg.training.steps)
         if not finished:
             with _graceful_interrupt(self), recorder.progress_bar(), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", category=FutureWarning, message=".*gradient_checkpointing.*")
