@@ -405,6 +405,9 @@ def test_refining_a_grid_trains_a_second_stage_from_the_best_adapter(
     assert [s["steps"] for s in json.loads(row["stages"])] == [2, 2]
     record = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()][-1]
     assert record["result"]["curves"]["eval_step"] == [2, 4]  # the second stage continues the first's curve
+    from engagegen.report.grid_report import grid_report
+
+    assert grid_report(out).exists() and (out / "figures" / "learning_curves.png").exists()
     # once per training; `extend` leaves refined trainings alone too
     assert refine_grid(out, 2, 1e-4, workers=1, progress=False).trained == []
     assert extend_grid(out, 10, workers=1, progress=False).trained == []

@@ -162,6 +162,8 @@ def _curve_panels(configs: list[Any], training: dict[str, dict], baselines: dict
                 ax.axhline(base["untuned_opinion"], color="tab:red", ls=":", lw=1.3, label="untuned model")
             ax.set_ylim(0, 1)
             ax.plot([], [], color="tab:green", alpha=0.4, lw=6, label="optimal interval(s)")
+        for stage in result.get("stages", [])[:-1]:  # where a second training stage (grid refine) began
+            ax.axvline(stage["steps"] + 0.5, color="0.5", ls="-.", lw=0.8)
         ax.set_title(_title(c.name), fontsize=7)
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -237,7 +239,8 @@ def grid_report(grid_dir: str | Path) -> Path:
         body.append("<h2>Learning curves</h2>" + _figure(_curve_panels(curves, training, baselines, "engagement"),
                     figures / "learning_curves.png",
                     "Users engaged by the posts sampled at each training step, with the held-out evaluations, the exact "
-                    "optimum (dashed) and the untuned model (dotted).", "learning curves"))
+                    "optimum (dashed) and the untuned model (dotted); a dash-dotted line marks where a second training "
+                    "stage (grid refine) began from the first stage's best adapter.", "learning curves"))
         body.append("<h2>Opinion value of the posts</h2>" + _figure(_curve_panels(curves, training, baselines, "opinion"),
                     figures / "opinions.png",
                     "Mean opinion value s of the posts per step against the optimal band (green): the policy moves to "
