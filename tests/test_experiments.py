@@ -391,7 +391,7 @@ def test_refining_a_grid_trains_a_second_stage_from_the_best_adapter(
     result = CliRunner().invoke(app, ["grid", "refine", str(out), "--steps", "2", "--learning-rate", "1e-4",
                                       "--workers", "1", "--no-report"])
     assert result.exit_code == 0, result.output
-    assert "1 trainings refined for 2 more steps" in result.output
+    assert "1 trainings refined (stage 2) for 2 more steps" in result.output
     first, second = out / "runs" / good.id, out / "runs" / good.id / "refine"
     stored = load_run_config(second / "config.yaml").training
     assert (stored.steps, stored.learning_rate, stored.lr_scheduler) == (2, 1e-4, "linear")
@@ -411,6 +411,36 @@ def test_refining_a_grid_trains_a_second_stage_from_the_best_adapter(
     # once per training; `extend` leaves refined trainings alone too
     assert refine_grid(out, 2, 1e-4, workers=1, progress=False).trained == []
     assert extend_grid(out, 10, workers=1, progress=False).trained == []
+
+    # a third stage, from the second's best adapter, with a changed reward
+    for bad, message in [("--set=reward.sharp=2", "set.reward.sharp: not a run config field"),
+                         ("--set=network.opinions=positive", "keeps the audience"),
+                         ("--set=training.learning_rate=1", "its own options"),
+                         ("--set=reward.sharpness", "expected KEY=VALUE")]:
+        result = CliRunner().invoke(app, ["grid", "refine", str(out), "--steps", "2", "--learning-rate", "1e-4",
+                                          "--stage", "3", bad, "--no-report"])
+        assert result.exit_code != 0 and message in result.output, (bad, result.output)
+    assert not (second / "refine").exists()  # nothing ran
+    result = CliRunner().invoke(app, ["grid", "refine", str(out), "--steps", "2", "--learning-rate", "1e-4", "--stage", "3",
+                                      "--set", "reward.sharpness=2", "--workers", "1", "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "1 trainings refined (stage 3) for 2 more steps" in result.output
+    third = second / "refine"
+    stored = load_run_config(third / "config.yaml")
+    assert stored.reward.sharpness == 2.0 and Path(stored.training.init_adapter) == (second / "adapter").resolve()
+    row = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}[good.id]
+    assert row["steps"] == "6" and row["samples_seen"] == "24" and row["best_of_n_n"] == "24"
+    stages = json.loads(row["stages"])
+    assert [s["steps"] for s in stages] == [2, 2, 2] and "changes" not in stages[1]
+    assert stages[2]["changes"] == {"reward.sharpness": 2.0} and stages[2]["learning_rate"] == 1e-4
+    summary = json.loads((third / "summary.json").read_text())
+    assert float(row["trained_fraction"]) == pytest.approx(summary["trained_fraction_of_optimum"])
+    record = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()][-1]
+    assert record["result"]["curves"]["eval_step"] == [2, 4, 6]
+    assert grid_report(out).exists()
+    # each stage once; a stage needs the one before it
+    assert refine_grid(out, 2, 1e-4, stage=3, workers=1, progress=False).trained == []
+    assert refine_grid(out, 2, 1e-4, stage=5, workers=1, progress=False).trained == []
 
 
 def test_the_report_shows_figures_table_and_posts(trained_grid: tuple[GridConfig, Path, Any]) -> None:

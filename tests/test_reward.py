@@ -116,6 +116,23 @@ def test_without_shaping_the_total_is_the_fraction_of_the_optimum(audience):
     assert np.allclose(out.total * 1.0, out.engaged_fraction * out.topic_gate * out.fluency_gate)
 
 
+def test_sharpness_raises_the_gated_reward_to_a_power_and_keeps_the_order(audience):
+    s = np.linspace(0, 1, 101)
+    table = {f"p{i}": float(v) for i, v in enumerate(s)}
+    plain = controlled_reward(audience, table).score(list(table))
+    sharp = controlled_reward(audience, table, sharpness=4.0).score(list(table))
+    assert np.allclose(sharp.total, plain.total ** 4)
+    assert np.array_equal(np.argsort(sharp.total, kind="stable"), np.argsort(plain.total, kind="stable"))
+    near = (plain.engaged_fraction >= 0.5) & (plain.engaged_fraction < 0.99)
+    assert near.any()  # the gap to an optimal post widens where most of the audience engages
+    assert np.all(1 - sharp.total[near] > 1.5 * (1 - plain.total[near]))
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(RewardError, match="sharpness must be a finite number > 0"):
+            RewardConfig(sharpness=bad)
+    with pytest.raises(RewardError, match="applies to the 'constrained' preset"):
+        RewardConfig(preset="paper", sharpness=2.0)
+
+
 def test_gates_empty_flagged_and_prompt_copies(real_reward):
     posts = ["", "   ", "I will kill you and your cat.", "Write a short social media post about cats."]
     prompts = ["Write a short social media post about cats."] * 4

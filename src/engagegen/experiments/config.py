@@ -36,7 +36,7 @@ from engagegen.config import ConfigError, from_dict, load_yaml, to_dict
 from engagegen.training.config import RunConfig
 
 __all__ = ["GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "Configuration", "load_grid_config",
-           "config_hash", "non_defaults", "sample_budget"]
+           "config_hash", "non_defaults", "sample_budget", "with_changes"]
 
 _SLUG_LIMIT = 64
 
@@ -159,6 +159,33 @@ def _field_paths(cls: type, prefix: str = "") -> dict[str, Any]:
 _RUN_FIELDS = _field_paths(RunConfig)
 
 
+def _check_field(key: str, where: str) -> None:
+    """Raise a ConfigError naming ``where.key`` and the valid keys beside it unless ``key`` is a RunConfig field."""
+    if key in _RUN_FIELDS:
+        return
+    parent = key.rsplit(".", 1)[0] if "." in key else ""
+    siblings = sorted(p.rsplit(".", 1)[-1] for p in _RUN_FIELDS if (p.rsplit(".", 1)[0] if "." in p else "") == parent)
+    hint = f" (valid keys{' under ' + parent if parent else ''}: {', '.join(siblings)})" if siblings else ""
+    raise ConfigError(f"{where}.{key}: not a run config field{hint}")
+
+
+def with_changes(cfg: RunConfig, changes: dict[str, Any], where: str = "changes") -> RunConfig:
+    """``cfg`` with dotted fields set, validated as a whole (errors name ``where.key``).
+
+    >>> with_changes(RunConfig(), {"reward.sharpness": 4}).reward.sharpness
+    4.0
+    """
+    data = to_dict(cfg)
+    for key, value in changes.items():
+        _check_field(key, where)
+        _set_path(data, key, value)
+        try:
+            from_dict(RunConfig, data)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.{key}: {_strip_path(str(exc), key)}") from None
+    return from_dict(RunConfig, data)
+
+
 def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
     """Set a dotted path in nested dicts; a mapping value is merged into an existing mapping."""
     *parents, leaf = path.split(".")
@@ -204,12 +231,7 @@ class GridConfig:
             raise ConfigError(f"name: must be a non-empty name without '/', got {self.name!r}")
         base = to_dict(self.base)
         for key, values in self.grid.items():
-            if key not in _RUN_FIELDS:
-                parent = key.rsplit(".", 1)[0] if "." in key else ""
-                siblings = sorted(p.rsplit(".", 1)[-1] for p in _RUN_FIELDS
-                                  if (p.rsplit(".", 1)[0] if "." in p else "") == parent)
-                hint = f" (valid keys{' under ' + parent if parent else ''}: {', '.join(siblings)})" if siblings else ""
-                raise ConfigError(f"grid.{key}: not a run config field{hint}")
+            _check_field(key, "grid")
             if not values:
                 raise ConfigError(f"grid.{key}: must list at least one value")
             for i, value in enumerate(values):
@@ -273,9 +295,13 @@ def value_label(value: Any) -> str:
 
 
 def _strip_path(message: str, key: str) -> str:
-    """``network.opinions: must be ...`` -> ``must be ...`` when the error is about ``key`` itself."""
-    prefix = f"{key}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
+    """``network.opinions: must be ...`` -> ``must be ...`` when the error is about ``key`` or the
+    config section holding it (``network: ...``, raised by the section's own checks)."""
+    parts = key.split(".")
+    for prefix in (".".join(parts[:i]) + ": " for i in range(len(parts), 0, -1)):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
 
 
 def load_grid_config(path: str | Path, overrides: dict[str, Any] | None = None) -> GridConfig:

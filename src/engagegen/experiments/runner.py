@@ -35,11 +35,11 @@ from engagegen.config import ConfigError, atomic_write_text, dump_yaml, from_dic
 from engagegen.experiments.config import Configuration, GridConfig
 from engagegen.experiments.results import ResultsLog, first_reaching, results_rows, write_results_table
 
-__all__ = ["run_grid", "extend_grid", "refine_grid", "refinement", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "DEFAULT_TASK", "available_cores"]
+__all__ = ["run_grid", "extend_grid", "refine_grid", "refinement", "stage_folder", "STAGE_SECTIONS", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "DEFAULT_TASK", "available_cores"]
 
 #: The task a worker runs for each configuration: ``module:function`` taking the payload dict.
 DEFAULT_TASK = "engagegen.experiments.runner:train_configuration"
-#: The task of :func:`refine_grid`: a second training stage in ``runs/<id>/refine/``.
+#: The task of :func:`refine_grid`: a later training stage, in the ``refine/`` folder of the stage before.
 REFINE_TASK = "engagegen.experiments.runner:refine_configuration"
 REFINE_FOLDER = "refine"
 
@@ -155,52 +155,125 @@ def train_configuration(payload: dict[str, Any]) -> dict[str, Any]:
     return {**collect_run(run_dir, summary, group, int(payload.get("examples", 3))), "budget": cfg.training.steps}
 
 
-def refinement(config: Any, run_dir: str | Path, steps: int, learning_rate: float, lr_scheduler: str = "linear") -> Any:
-    """The config of a configuration's second training stage: its first stage's best adapter
-    (``run_dir/adapter``) trained ``steps`` more steps at ``learning_rate``, decayed by ``lr_scheduler``."""
+#: Settings a later training stage may change (dotted prefixes): how it learns and is judged, not
+#: the audience, the agent or the model its adapter belongs to.
+STAGE_SECTIONS = ("reward.", "training.", "evaluation.", "generation.temperature", "generation.top_p",
+                  "generation.max_new_tokens")
+#: Settings of a later stage given by :func:`refinement`'s own arguments.
+_STAGE_OWN = ("training.steps", "training.learning_rate", "training.lr_scheduler", "training.warmup_steps",
+              "training.init_adapter")
+
+
+def stage_folder(run_dir: str | Path, stage: int) -> Path:
+    """The folder of a configuration's training stage ``stage`` (1: the grid's own training in
+    ``run_dir``): each later stage lives in the ``refine/`` folder of the stage before it.
+
+    >>> stage_folder("runs/grid/runs/a", 3).as_posix()
+    'runs/grid/runs/a/refine/refine'
+    """
+    if stage < 1:
+        raise GridError(f"training stages count from 1, got {stage}")
+    return Path(run_dir).joinpath(*[REFINE_FOLDER] * (stage - 1))
+
+
+def refinement(config: Any, run_dir: str | Path, steps: int, learning_rate: float, lr_scheduler: str = "linear",
+               changes: dict[str, Any] | None = None) -> Any:
+    """The config of a further training stage: the stage in ``run_dir`` continued from its best
+    adapter (``run_dir/adapter``) for ``steps`` steps at ``learning_rate``, decayed by
+    ``lr_scheduler``, with ``changes`` (dotted fields under :data:`STAGE_SECTIONS`, e.g.
+    ``{"reward.sharpness": 4}``) applied to ``config``. The stage trains in ``run_dir/refine``."""
+    from engagegen.experiments.config import with_changes
+
+    changes = dict(changes or {})
+    for key in changes:
+        if key in _STAGE_OWN or any(key.startswith(own + ".") for own in _STAGE_OWN):
+            raise ConfigError(f"set.{key}: a stage's steps, learning rate, schedule and starting adapter are "
+                              "its own options (steps, learning_rate, lr_scheduler), not changes")
+        if not key.startswith(STAGE_SECTIONS):
+            raise ConfigError(f"set.{key}: a later training stage keeps the audience, the agent and the model; it "
+                              f"may change only {', '.join(p.rstrip('.') + ('.*' if p.endswith('.') else '') for p in STAGE_SECTIONS)}")
+    config = with_changes(config, changes, "set")
     training = replace(config.training, steps=steps, learning_rate=learning_rate, lr_scheduler=lr_scheduler,
                        warmup_steps=0, init_adapter=str(Path(run_dir).resolve() / "adapter"))
     return replace(config, training=training)
 
 
-def refine_configuration(payload: dict[str, Any]) -> dict[str, Any]:
-    """The task of :func:`refine_grid`: train (or resume, or read) the second stage of a finished
-    configuration in ``<run_dir>/refine/``, and report both stages as one training: steps, samples
-    and wall time add up, curves continue after the first stage's last step, and the evaluation is
-    the second stage's (whose step-0 candidate is the first stage's best adapter)."""
-    first_dir = Path(payload["run_dir"])
-    second = train_configuration({**payload, "run_dir": str(first_dir / REFINE_FOLDER)})
-    if second.get("interrupted"):
-        return second
-    summary = json.loads((first_dir / "summary.json").read_text())
-    training = payload["config"]["training"]
-    group = int(training["group_size"]) * int(training["prompts_per_step"])
-    first = collect_run(first_dir, summary, group, 0)
-    offset = int(first["steps"])
-    curves = {key: list(values) for key, values in first["curves"].items()}
-    for key, values in second["curves"].items():
-        pairs = zip(second["curves"]["eval_step" if key.startswith("eval_") else "step"], values)
-        # step 0 of the second stage re-evaluates the first stage's best adapter, not its last step
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _stage_settings(stage_config: dict[str, Any], first_config: dict[str, Any]) -> dict[str, Any]:
+    """A later stage's learning rate and schedule, and what else it changed from the first stage's config."""
+    mine, first = _flat(stage_config), _flat(first_config)
+    changes = {k: v for k, v in mine.items() if k not in _STAGE_OWN and first.get(k) != v}
+    settings = {"learning_rate": mine["training.learning_rate"], "lr_scheduler": mine["training.lr_scheduler"]}
+    return {**settings, "changes": changes} if changes else settings
+
+
+def _after(previous: dict[str, Any], stage: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """The record of a training continued by one more stage: steps, samples and wall time add up,
+    curves continue after the previous stages' last step, and the evaluation is the new stage's
+    (whose step-0 candidate is the stage before's best adapter)."""
+    offset = int(previous["steps"])
+    curves = {key: list(values) for key, values in previous["curves"].items()}
+    for key, values in stage["curves"].items():
+        pairs = zip(stage["curves"]["eval_step" if key.startswith("eval_") else "step"], values)
+        # step 0 of a stage re-evaluates the stage before's best adapter, not its last step
         curves[key] += [offset + v if key in ("step", "eval_step") else v for step, v in pairs if step > 0]
+    out = {**stage, "curves": curves, "steps": offset + int(stage["steps"]),
+           "best_step": previous["best_step"] if not stage["best_step"] else offset + int(stage["best_step"]),
+           "samples_seen": int(previous["samples_seen"]) + int(stage["samples_seen"]),
+           "wall_seconds": round(float(previous["wall_seconds"]) + float(stage["wall_seconds"]), 1),
+           "budget": offset + int(stage["budget"]),
+           "stages": (previous.get("stages") or [{"steps": offset, "fraction": previous["trained_fraction"]}])
+           + [{"steps": int(stage["steps"]), "fraction": stage["trained_fraction"], **settings}]}
+    for suffix in ("", "_train"):
+        steps_key, samples_key = f"steps_to_90{suffix}", f"samples_to_90{suffix}"
+        if previous[steps_key] is not None:
+            out[steps_key], out[samples_key] = previous[steps_key], previous[samples_key]
+        elif stage[steps_key] is not None:
+            out[steps_key] = offset + int(stage[steps_key])
+            out[samples_key] = int(previous["samples_seen"]) + int(stage[samples_key])
+    return out
 
-    def later(value: int | None) -> int | None:
-        return None if value is None else offset + value
 
-    reached = first["steps_to_90"] if first["steps_to_90"] is not None else later(second["steps_to_90"])
-    reached_train = first["steps_to_90_train"] if first["steps_to_90_train"] is not None else later(second["steps_to_90_train"])
-    return {
-        **second, "curves": curves,
-        "steps": offset + int(second["steps"]),
-        "best_step": first["best_step"] if not second["best_step"] else offset + int(second["best_step"]),
-        "samples_seen": int(first["samples_seen"]) + int(second["samples_seen"]),
-        "wall_seconds": round(float(first["wall_seconds"]) + float(second["wall_seconds"]), 1),
-        "steps_to_90": reached, "samples_to_90": None if reached is None else reached * group,
-        "steps_to_90_train": reached_train, "samples_to_90_train": None if reached_train is None else reached_train * group,
-        "budget": offset + int(second["budget"]),
-        "stages": [{"steps": offset, "fraction": first["trained_fraction"]},
-                   {"steps": int(second["steps"]), "fraction": second["trained_fraction"],
-                    "learning_rate": training["learning_rate"], "lr_scheduler": training["lr_scheduler"]}],
-    }
+def refine_configuration(payload: dict[str, Any]) -> dict[str, Any]:
+    """The task of :func:`refine_grid`: train (or resume, or read) a later stage of a finished
+    configuration, in the ``refine/`` folder beside the adapter it starts from, and report all its
+    stages as one training (see :func:`_after`)."""
+    first_dir = Path(payload["run_dir"])
+    stage_dir = Path(payload["config"]["training"]["init_adapter"]).parent / REFINE_FOLDER
+    try:
+        depth = stage_dir.resolve().relative_to(first_dir.resolve()).parts
+    except ValueError:
+        depth = ()
+    if not depth or set(depth) != {REFINE_FOLDER}:
+        raise GridError(f"training.init_adapter {payload['config']['training']['init_adapter']} is not the adapter "
+                        f"of a training stage of {first_dir}")
+    latest = train_configuration({**payload, "run_dir": str(stage_dir)})
+    if latest.get("interrupted"):
+        return latest
+    first_config = load_yaml(first_dir / "config.yaml")
+    training = first_config["training"]
+    record = collect_run(first_dir, json.loads((first_dir / "summary.json").read_text()),
+                         int(training["group_size"]) * int(training["prompts_per_step"]), 0)
+    for stage in range(2, len(depth) + 2):
+        folder = stage_folder(first_dir, stage)
+        if stage == len(depth) + 1:
+            config, result = payload["config"], latest
+        else:
+            config = load_yaml(folder / "config.yaml")
+            group = int(config["training"]["group_size"]) * int(config["training"]["prompts_per_step"])
+            result = {**collect_run(folder, json.loads((folder / "summary.json").read_text()), group, 0),
+                      "budget": int(config["training"]["steps"])}
+        record = _after(record, result, _stage_settings(config, first_config))
+    return record
 
 
 # ----------------------------------------------------------------------------------------- workers
@@ -590,36 +663,46 @@ def refine_grid(
     learning_rate: float,
     *,
     lr_scheduler: str = "linear",
+    stage: int = 2,
+    changes: dict[str, Any] | None = None,
     below: float | None = None,
     workers: int | None = None,
     ray: bool | None = None,
     progress: bool = True,
 ) -> GridOutcome:
-    """Train a second stage for the finished trainings of a grid folder (once each): each starts
-    from its first stage's best adapter and trains ``steps`` more steps at ``learning_rate``,
-    decayed by ``lr_scheduler`` (see :func:`refinement`), in ``runs/<id>/refine/``.
+    """Train training stage ``stage`` (2: a second stage) for the finished trainings of a grid
+    folder that have ``stage - 1`` stages: each starts from the best adapter of the stage before
+    and trains ``steps`` steps at ``learning_rate``, decayed by ``lr_scheduler``, with ``changes``
+    to its config (see :func:`refinement`), in that stage's ``refine/`` folder (:func:`stage_folder`).
 
     A constant learning rate that found the optimum's neighbourhood but keeps jumping around it is
-    the case this is for: the second stage settles with a smaller, decaying step. Its step-0
-    evaluation is the first stage's best adapter, so a stage that only makes things worse keeps it.
-    The results table reports both stages as one training (steps, samples and wall time add up),
-    and best-of-N is scored again at the combined sample budget.
+    the case this is for: the stage settles with a smaller, decaying step, or a sharper reward
+    (``{"reward.sharpness": 4}``). Its step-0 evaluation is the stage before's best adapter, so a
+    stage that only makes things worse keeps it. The results table reports all stages as one
+    training (steps, samples and wall time add up; the ``stages`` column lists each one), and
+    best-of-N is scored again at the combined sample budget. Running the same call again resumes
+    the stages in flight and trains nothing twice.
 
     >>> # refine_grid("runs/paper-central", 20, 3e-4, below=0.9)
+    >>> # refine_grid("runs/paper-central", 20, 5e-4, stage=3, changes={"reward.sharpness": 4}, below=0.9)
     """
     if steps < 1:
         raise GridError(f"steps must be >= 1, got {steps}")
     if not learning_rate > 0:
         raise GridError(f"learning_rate must be > 0, got {learning_rate}")
+    if stage < 2:
+        raise GridError(f"stage must be >= 2 (stage 1 is the grid's own training: `engagegen grid run`), got {stage}")
+    for c in load_grid_folder(out_dir).configurations[:1]:  # bad changes fail here, before anything runs
+        refinement(c.config, ".", steps, learning_rate, lr_scheduler, changes)
 
     def choose(c: Configuration, result: dict[str, Any], run_dir: Path) -> tuple[Configuration, Configuration] | None:
-        if "stages" in result:
-            return None  # refined already
+        if len(result.get("stages") or [result]) != stage - 1:
+            return None  # this stage is trained already, or the one before is not
         budget = int(result.get("budget", c.config.training.steps))
-        both = Configuration(c.id, c.name, c.params,
-                             replace(c.config, training=replace(c.config.training, steps=budget + steps)))
-        second = Configuration(c.id, c.name, c.params, refinement(c.config, run_dir, steps, learning_rate, lr_scheduler))
-        return both, second
+        whole = Configuration(c.id, c.name, c.params,
+                              replace(c.config, training=replace(c.config.training, steps=budget + steps)))
+        later = refinement(c.config, stage_folder(run_dir, stage - 1), steps, learning_rate, lr_scheduler, changes)
+        return whole, Configuration(c.id, c.name, c.params, later)
 
     return _train_on(out_dir, choose, below, workers=workers, ray=ray, progress=progress, task=REFINE_TASK)
 

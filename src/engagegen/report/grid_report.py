@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import itertools
 import math
 import textwrap
 from pathlib import Path
@@ -162,8 +163,8 @@ def _curve_panels(configs: list[Any], training: dict[str, dict], baselines: dict
                 ax.axhline(base["untuned_opinion"], color="tab:red", ls=":", lw=1.3, label="untuned model")
             ax.set_ylim(0, 1)
             ax.plot([], [], color="tab:green", alpha=0.4, lw=6, label="optimal interval(s)")
-        for stage in result.get("stages", [])[:-1]:  # where a second training stage (grid refine) began
-            ax.axvline(stage["steps"] + 0.5, color="0.5", ls="-.", lw=0.8)
+        for began in itertools.accumulate(stage["steps"] for stage in result.get("stages", [])[:-1]):
+            ax.axvline(began + 0.5, color="0.5", ls="-.", lw=0.8)  # where a later training stage (grid refine) began
         ax.set_title(_title(c.name), fontsize=7)
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -201,7 +202,11 @@ def _cell_rows(grid: Any, rows: list[dict[str, Any]]) -> tuple[list[dict[str, An
 def grid_report(grid_dir: str | Path) -> Path:
     """Write ``report.html`` (and ``figures/*.png``, the results table) into a grid folder; return the page's path."""
     from engagegen.experiments import GridError, load_grid_folder
-    from engagegen.experiments.results import ResultsLog, results_rows, write_results_table
+    from engagegen.experiments.results import (
+        ResultsLog,
+        results_rows,
+        write_results_table,
+    )
 
     grid_dir = Path(grid_dir)
     try:
