@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import yaml
 
-from engagegen.config import ConfigError, from_dict
+from engagegen.config import ConfigError, dump_yaml, from_dict, load_yaml
 from engagegen.experiments import (
     GridConfig,
     GridError,
@@ -421,6 +421,10 @@ def test_refining_a_grid_trains_a_second_stage_from_the_best_adapter(
                                           "--stage", "3", bad, "--no-report"])
         assert result.exit_code != 0 and message in result.output, (bad, result.output)
     assert not (second / "refine").exists()  # nothing ran
+    # a first stage written before a defaulted field existed: that field is no change of a later stage
+    first_config = load_yaml(first / "config.yaml")
+    del first_config["reward"]["sharpness"]
+    dump_yaml(first_config, first / "config.yaml")
     result = CliRunner().invoke(app, ["grid", "refine", str(out), "--steps", "2", "--learning-rate", "1e-4", "--stage", "3",
                                       "--set", "reward.sharpness=2", "--workers", "1", "--no-report"])
     assert result.exit_code == 0, result.output

@@ -209,8 +209,11 @@ def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _stage_settings(stage_config: dict[str, Any], first_config: dict[str, Any]) -> dict[str, Any]:
-    """A later stage's learning rate and schedule, and what else it changed from the first stage's config."""
-    mine, first = _flat(stage_config), _flat(first_config)
+    """A later stage's learning rate and schedule, and what else it changed from the first stage's config
+    (both read with today's defaults: a field added since the first stage ran is not a change)."""
+    from engagegen.training import RunConfig
+
+    mine, first = (_flat(to_dict(from_dict(RunConfig, c))) for c in (stage_config, first_config))
     changes = {k: v for k, v in mine.items() if k not in _STAGE_OWN and first.get(k) != v}
     settings = {"learning_rate": mine["training.learning_rate"], "lr_scheduler": mine["training.lr_scheduler"]}
     return {**settings, "changes": changes} if changes else settings
