@@ -118,6 +118,20 @@ def test_killed_run_resumes_with_the_same_metrics(finished_run: tuple[RunConfig,
     assert read_jsonl(run_dir / "samples.jsonl") == read_jsonl(reference / "samples.jsonl")
 
 
+def test_a_run_killed_in_its_final_evaluation_resumes_with_its_steps(
+    finished_run: tuple[RunConfig, Path, dict], tmp_path: Path
+) -> None:
+    # training done (last checkpoint at the budget), killed before the summary was written
+    cfg, reference, summary = finished_run
+    run_dir = tmp_path / "killed-late"
+    shutil.copytree(reference, run_dir)
+    for name in ("summary.json", "samples.jsonl"):
+        (run_dir / name).unlink()
+    resumed = EngagementTrainer(cfg, run_dir).train(resume=True, progress=False)
+    assert resumed["steps"] == summary["steps"] == 4 and resumed["samples_seen"] == summary["samples_seen"] == 16
+    assert {k: v for k, v in resumed.items() if k != "wall_seconds"} == {k: v for k, v in summary.items() if k != "wall_seconds"}
+
+
 def test_resume_refuses_a_changed_config(finished_run: tuple[RunConfig, Path, dict], tiny_model_dir: Path) -> None:
     _, run_dir, _ = finished_run
     with pytest.raises(TrainingError, match="config differs"):

@@ -330,7 +330,10 @@ class _Run:
                     raise
             if self.stop_requested:
                 return {"interrupted": True, "step": int(trainer.state.global_step), "run_dir": str(self.run_dir)}
-        return self._final_evaluation(trainer.model, int(trainer.state.global_step), started)
+        # A run finished before this call (killed in its final evaluation) trained no step now: its
+        # steps are its checkpoint's, not the fresh trainer's 0.
+        steps = int(self.state.get("step", 0)) if finished else int(trainer.state.global_step)
+        return self._final_evaluation(trainer.model, steps, started)
 
     def wall_seconds(self) -> float:
         return time.time() - self.started + self.clock_offset
