@@ -132,6 +132,19 @@ def test_a_run_killed_in_its_final_evaluation_resumes_with_its_steps(
     assert {k: v for k, v in resumed.items() if k != "wall_seconds"} == {k: v for k, v in summary.items() if k != "wall_seconds"}
 
 
+def test_evaluating_a_run_again_rewrites_the_same_summary(finished_run: tuple[RunConfig, Path, dict], tmp_path: Path) -> None:
+    from engagegen.training.trainer import evaluate_run
+
+    cfg, reference, summary = finished_run
+    run_dir = tmp_path / "again"
+    shutil.copytree(reference, run_dir)
+    again = evaluate_run(run_dir, progress=False)
+    assert {k: v for k, v in again.items() if k != "wall_seconds"} == {k: v for k, v in summary.items() if k != "wall_seconds"}
+    trained_for = json.loads((run_dir / "checkpoints" / "checkpoint-4" / "engagegen_state.json").read_text())["wall_seconds"]
+    assert again["wall_seconds"] > trained_for > 0  # the training's wall time is kept, this evaluation's added
+    assert json.loads((run_dir / "summary.json").read_text()) == again
+
+
 def test_resume_refuses_a_changed_config(finished_run: tuple[RunConfig, Path, dict], tiny_model_dir: Path) -> None:
     _, run_dir, _ = finished_run
     with pytest.raises(TrainingError, match="config differs"):

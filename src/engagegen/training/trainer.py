@@ -208,10 +208,11 @@ def evaluate_run(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
         raise TrainingError(f"{run_dir}: no adapter/ to evaluate; the run saved none yet")
     run = _Run(cfg, run_dir, progress)
     run._load()
-    run.started, run.clock_offset = time.time(), 0.0
     checkpoint = latest_checkpoint(run_dir / "checkpoints")
     if checkpoint is not None:
         run.state = read_checkpoint_state(checkpoint)
+    # the run's wall time is its training's (as of the last checkpoint) plus this evaluation
+    run.started, run.clock_offset = time.time(), float(run.state.get("wall_seconds", 0.0))
     steps = int(run.state.get("step", 0))
     model = PeftModel.from_pretrained(run.model, str(adapter))
     return run._final_evaluation(model, steps, run.started)
