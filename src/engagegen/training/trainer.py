@@ -214,7 +214,10 @@ def evaluate_run(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
     # the run's wall time is its training's (as of the last checkpoint) plus this evaluation
     run.started, run.clock_offset = time.time(), float(run.state.get("wall_seconds", 0.0))
     steps = int(run.state.get("step", 0))
-    model = PeftModel.from_pretrained(run.model, str(adapter))
+    with warnings.catch_warnings():
+        # transformers renamed its gradient-checkpointing helpers; peft still uses the old names
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*gradient_checkpointing.*")
+        model = PeftModel.from_pretrained(run.model, str(adapter))
     return run._final_evaluation(model, steps, run.started)
 
 
