@@ -5,6 +5,7 @@
 >>> # outcome = run_grid(grid, "runs/paper", baselines_only=True)
 >>> # outcome = extend_grid("runs/paper-central", 45, below=0.9)  # more steps for those short of 90%
 >>> # outcome = refine_grid("runs/paper-central", 20, 3e-4, below=0.9)  # a second, decaying stage
+>>> # outcome = refine_grid("runs/paper-central", 10, 2e-4, stage=3, changes={"generation.temperature": 0.7})
 """
 
 from engagegen.experiments.baselines import POLICIES, describe_audience, random_opinion_engagement, steered_prompt
@@ -16,6 +17,7 @@ from engagegen.experiments.config import (
     config_hash,
     load_grid_config,
     sample_budget,
+    with_changes,
 )
 from engagegen.experiments.results import TARGET_FRACTION, ResultsLog, results_rows, write_results_table
 from engagegen.experiments.runner import (
@@ -27,12 +29,13 @@ from engagegen.experiments.runner import (
     refine_grid,
     refinement,
     run_grid,
+    stage_folder,
     train_configuration,
 )
 
 __all__ = [
     "GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "Configuration", "load_grid_config", "config_hash",
-    "sample_budget", "run_grid", "extend_grid", "refine_grid", "refinement", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "available_cores",
+    "sample_budget", "run_grid", "extend_grid", "refine_grid", "refinement", "stage_folder", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "available_cores",
     "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "POLICIES", "describe_audience",
     "steered_prompt", "random_opinion_engagement",
 ]
