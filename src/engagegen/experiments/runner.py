@@ -186,7 +186,7 @@ def refinement(config: Any, run_dir: str | Path, steps: int, learning_rate: floa
 
     changes = dict(changes or {})
     for key in changes:
-        if key in _STAGE_OWN or any(key.startswith(own + ".") for own in _STAGE_OWN):
+        if key in _STAGE_OWN:
             raise ConfigError(f"set.{key}: a stage's steps, learning rate, schedule and starting adapter are "
                               "its own options (steps, learning_rate, lr_scheduler), not changes")
         if not key.startswith(STAGE_SECTIONS):
@@ -262,21 +262,20 @@ def refine_configuration(payload: dict[str, Any]) -> dict[str, Any]:
     latest = train_configuration({**payload, "run_dir": str(stage_dir)})
     if latest.get("interrupted"):
         return latest
-    first_config = load_yaml(first_dir / "config.yaml")
-    training = first_config["training"]
-    record = collect_run(first_dir, json.loads((first_dir / "summary.json").read_text()),
-                         int(training["group_size"]) * int(training["prompts_per_step"]), 0)
-    for stage in range(2, len(depth) + 2):
-        folder = stage_folder(first_dir, stage)
-        if stage == len(depth) + 1:
-            config, result = payload["config"], latest
-        else:
-            config = load_yaml(folder / "config.yaml")
-            group = int(config["training"]["group_size"]) * int(config["training"]["prompts_per_step"])
-            result = {**collect_run(folder, json.loads((folder / "summary.json").read_text()), group, 0),
-                      "budget": int(config["training"]["steps"])}
+    first_config, record = _finished_stage(first_dir)
+    for stage in range(2, len(depth) + 1):
+        config, result = _finished_stage(stage_folder(first_dir, stage))
         record = _after(record, result, _stage_settings(config, first_config))
-    return record
+    return _after(record, latest, _stage_settings(payload["config"], first_config))
+
+
+def _finished_stage(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A finished training stage's stored config and its results record (with its step budget)."""
+    config = load_yaml(folder / "config.yaml")
+    training = config["training"]
+    summary = json.loads((folder / "summary.json").read_text())
+    record = collect_run(folder, summary, int(training["group_size"]) * int(training["prompts_per_step"]), 0)
+    return config, {**record, "budget": int(training["steps"])}
 
 
 # ----------------------------------------------------------------------------------------- workers

@@ -202,11 +202,7 @@ def _cell_rows(grid: Any, rows: list[dict[str, Any]]) -> tuple[list[dict[str, An
 def grid_report(grid_dir: str | Path) -> Path:
     """Write ``report.html`` (and ``figures/*.png``, the results table) into a grid folder; return the page's path."""
     from engagegen.experiments import GridError, load_grid_folder
-    from engagegen.experiments.results import (
-        ResultsLog,
-        results_rows,
-        write_results_table,
-    )
+    from engagegen.experiments.results import ResultsLog, results_rows, write_results_table
 
     grid_dir = Path(grid_dir)
     try:

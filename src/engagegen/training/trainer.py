@@ -214,11 +214,18 @@ def evaluate_run(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
     # the run's wall time is its training's (as of the last checkpoint) plus this evaluation
     run.started, run.clock_offset = time.time(), float(run.state.get("wall_seconds", 0.0))
     steps = int(run.state.get("step", 0))
-    with warnings.catch_warnings():
-        # transformers renamed its gradient-checkpointing helpers; peft still uses the old names
-        warnings.filterwarnings("ignore", category=FutureWarning, message=".*gradient_checkpointing.*")
+    with _quiet_checkpointing_rename():
         model = PeftModel.from_pretrained(run.model, str(adapter))
     return run._final_evaluation(model, steps, run.started)
+
+
+@contextmanager
+def _quiet_checkpointing_rename() -> Iterator[None]:
+    """Without the FutureWarning transformers raises because TRL and peft still call its renamed
+    gradient-checkpointing helpers by their old names (nothing a user can act on)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*gradient_checkpointing.*")
+        yield
 
 
 def load_run(run_dir: str | Path) -> RunConfig:
@@ -309,9 +316,7 @@ class _Run:
         self.clock_offset = previous_seconds - (time.time() - started)
         self.started = started
         recorder = _step_recorder(self)
-        with warnings.catch_warnings():
-            # transformers renamed its gradient-checkpointing helpers; TRL still uses the old names
-            warnings.filterwarnings("ignore", category=FutureWarning, message=".*gradient_checkpointing.*")
+        with _quiet_checkpointing_rename():
             trainer = self._trl_trainer(recorder)
         self.trainer = trainer
         if checkpoint is None and self.cfg.training.init_adapter:
@@ -321,8 +326,7 @@ class _Run:
         finished = self.state["early_stopped"] if checkpoint is None else (
             self.state["early_stopped"] or int(self.state["step"]) >= self.cfg.training.steps)
         if not finished:
-            with _graceful_interrupt(self), recorder.progress_bar(), warnings.catch_warnings():
-                warnings.filterwarnings("ignore", category=FutureWarning, message=".*gradient_checkpointing.*")
+            with _graceful_interrupt(self), recorder.progress_bar(), _quiet_checkpointing_rename():
                 try:
                     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
                 except RuntimeError as exc:
