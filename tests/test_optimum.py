@@ -85,6 +85,7 @@ def test_medium_random_graphs(symmetric, backfire):
         net = SocialNetwork.from_edges(edges, np.round(rng.random(n), 3))
     assert net.is_symmetric == symmetric
     _check(net, 0, 0.1, backfire)
+    _check_near_optimal(net, 0, 0.1, backfire)
 
 
 def test_a_grid_of_step_001_misses_the_optimum():
@@ -141,3 +142,52 @@ def test_a_rounding_sliver_holding_no_float_is_not_an_optimum():
         opt = BoundedConfidenceCascade(0.1).optimum(net, 0, method=method)
         assert opt.value == 1
         assert [str(iv) for iv in opt.intervals] == ["(0, 0.4)"]
+
+
+def _check_near_optimal(net, source, eps, backfire):
+    """Every float probe lies in the near-optimal intervals iff its engagement reaches the fraction."""
+    model = BoundedConfidenceCascade(eps, epsilon_backfire=backfire)
+    bf = math.inf if backfire is None else backfire
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EngagementWarning)
+        best = model.optimum(net, source).value
+        probes = _probes(net, eps, backfire)
+        engaged = model.engagement(net, source, probes)
+        seg = _segments(net, source, eps, bf)
+        for fraction in (0.3, 0.9, 1.0):
+            found = model.near_optimal(net, source, fraction)
+            expected = [bool(e / best >= fraction) if best else True for e in engaged]
+            assert [any(s in iv for iv in found) for s in probes] == expected
+            # Maximal: consecutive intervals never touch.
+            assert all(a.hi < b.lo or (a.hi == b.lo and not (a.hi_closed or b.lo_closed)) for a, b in zip(found, found[1:]))
+            # The window refinement, forced to run many rounds, agrees.
+            values = _search_values(seg, fraction, first_split=2, split=2)
+            point_value, segment_value, need = optimum_module._leaf_values(seg, *values, eps, bf, fraction)
+            assert optimum_module._leaf_runs(seg.breakpoints, point_value, segment_value, need) == found
+        assert [(iv.lo, iv.hi) for iv in model.near_optimal(net, source, 1.0)] == [
+            (iv.lo, iv.hi) for iv in model.optimum(net, source).intervals]
+
+
+@FAST
+@given(networks(symmetric=False), bounds())
+def test_directed_near_optimal_equals_brute_force(case, eps_bf):
+    _check_near_optimal(*case, *eps_bf)
+
+
+@FAST
+@given(networks(symmetric=True), bounds())
+def test_symmetric_near_optimal_equals_brute_force(case, eps_bf):
+    _check_near_optimal(*case, *eps_bf)
+
+
+def test_near_optimal_level_is_compared_in_floats_as_results_are():
+    # 0.9 * 90 is 81.00000000000001 in floats; 81 of 90 users still counts as 90% of the optimum.
+    assert optimum_module._need(90, 0.9) == 81
+    assert optimum_module._need(10, 0.95) == 10 and optimum_module._need(0, 0.9) == 0
+
+
+@pytest.mark.parametrize("fraction", [0, -0.1, 1.5, True, "0.9", float("nan")])
+def test_near_optimal_refuses_a_bad_fraction(fraction):
+    net = SocialNetwork.from_edges([(0, 1)], [0.5, 0.3])
+    with pytest.raises(EngagementError, match="fraction must be a number in"):
+        BoundedConfidenceCascade(0.2).near_optimal(net, 0, fraction)

@@ -14,7 +14,7 @@ import numpy as np
 
 from engagegen.network.graph import NetworkError, SocialNetwork
 
-__all__ = ["EngagementModel", "Cascade", "Optimum", "Interval", "check_messages", "EngagementError"]
+__all__ = ["EngagementModel", "NearOptimalModel", "Cascade", "Optimum", "Interval", "check_messages", "EngagementError"]
 
 
 class EngagementError(ValueError):
@@ -106,6 +106,15 @@ class EngagementModel(Protocol):
     def engagement(self, network: SocialNetwork, source: int, messages: Any) -> np.ndarray: ...
 
     def optimum(self, network: SocialNetwork, source: int) -> Optimum: ...
+
+
+@runtime_checkable
+class NearOptimalModel(Protocol):
+    """An engagement model that can also say, exactly, where the engagement reaches a fraction of
+    the optimum (:meth:`BoundedConfidenceCascade.near_optimal`). Optional: results tables show the
+    target set and the share of posts landing in it for models that have it."""
+
+    def near_optimal(self, network: SocialNetwork, source: int, fraction: float = 0.9) -> tuple[Interval, ...]: ...
 
 
 def check_messages(messages: Any) -> np.ndarray:

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from engagegen.engagement import _bcm_kernels as kernels
-from engagegen.engagement.base import Cascade, EngagementError, Optimum, check_messages, check_source
-from engagegen.engagement.optimum import engagement_breakpoints, exact_optimum
+from engagegen.engagement.base import Cascade, EngagementError, Interval, Optimum, check_messages, check_source
+from engagegen.engagement.optimum import engagement_breakpoints, exact_optimum, near_optimal_intervals
 from engagegen.network.graph import SocialNetwork
 
 __all__ = ["BoundedConfidenceCascade", "CascadeSequence", "EngagementWarning"]
@@ -172,18 +172,37 @@ class BoundedConfidenceCascade:
         )
         return counts[back]
 
+    def _exact_source(self, network: SocialNetwork, source: int, method: str) -> int:
+        """The checked source of an exact search by ``method``."""
+        if method not in ("auto", "sweep", "search"):
+            raise EngagementError(f"method must be 'auto', 'sweep' or 'search', got {method!r}")
+        src = self._source(network, source)
+        if method == "sweep" and not network.is_symmetric:
+            raise EngagementError("method='sweep' needs a symmetric network (every edge u -> v with its twin v -> u)")
+        return src
+
     def optimum(self, network: SocialNetwork, source: int, *, method: str = "auto") -> Optimum:
         """The exact best engagement over s in [0, 1] and every maximal interval of s reaching it.
 
         ``method``: ``"sweep"`` (symmetric networks), ``"search"`` (any) or ``"auto"``; see
         :mod:`engagegen.engagement.optimum`.
         """
-        if method not in ("auto", "sweep", "search"):
-            raise EngagementError(f"method must be 'auto', 'sweep' or 'search', got {method!r}")
-        src = self._source(network, source)
-        if method == "sweep" and not network.is_symmetric:
-            raise EngagementError("method='sweep' needs a symmetric network (every edge u -> v with its twin v -> u)")
+        src = self._exact_source(network, source, method)
         return exact_optimum(network, src, float(self.epsilon), self._backfire, method)
+
+    def near_optimal(self, network: SocialNetwork, source: int, fraction: float = 0.9, *, method: str = "auto") -> tuple[Interval, ...]:
+        """Every maximal interval of s engaging at least ``fraction`` of the optimum, exactly: the
+        target a policy's posts must land in to reach that fraction (how wide it is says how hard
+        the network is to engage).
+
+        >>> net = SocialNetwork.from_edges([(0, 1), (0, 2)], [0.5, 0.3, 0.6])
+        >>> [str(iv) for iv in BoundedConfidenceCascade(epsilon=0.2).near_optimal(net, 0, 0.5)]
+        ['(0.1, 0.8)']
+        """
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
+            raise EngagementError(f"fraction must be a number in (0, 1], got {fraction!r}")
+        src = self._exact_source(network, source, method)
+        return near_optimal_intervals(network, src, float(self.epsilon), float(fraction), self._backfire, method)
 
     def breakpoints(self, network: SocialNetwork, source: int) -> np.ndarray:
         """Sorted message values (0 and 1 included) between which the engagement is constant: the

@@ -7,7 +7,8 @@ when it engages on both neighbouring segments, so a point is never better than e
 the optimum is reached on segments, and an optimal interval runs through a point only when the
 point reaches the optimum too. Messages are floats: a segment between two adjacent floats holds
 no message (rounding makes these, e.g. 0.3 - 0.1 and 0.1 + 0.1 are adjacent) and is skipped, so
-a reported optimum is always reachable. Two exact searches find every optimal segment:
+a reported optimum is always reachable. Two exact searches find every optimal segment (and, for
+:func:`near_optimal_intervals`, every segment reaching a fraction of the optimum):
 
 - symmetric graphs: :func:`~engagegen.engagement._bcm_kernels.connectivity_sweep` computes every
   segment at once (offline dynamic connectivity over the s-axis);
@@ -31,7 +32,7 @@ from engagegen.engagement import _bcm_kernels as kernels
 from engagegen.engagement.base import Interval, Optimum
 from engagegen.network.graph import SocialNetwork
 
-__all__ = ["engagement_breakpoints", "exact_optimum"]
+__all__ = ["engagement_breakpoints", "exact_optimum", "near_optimal_intervals"]
 
 SWEEP = "segment-tree connectivity sweep"
 SEARCH = "branch-and-bound reachability search"
@@ -142,14 +143,30 @@ def _runs(mask: np.ndarray) -> np.ndarray:
     return np.column_stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1])
 
 
-def _search_values(seg: _Segments, *, first_split: int = 64, split: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Exact engagement on every segment that can reach the optimum (-1 on the others), and upper bounds.
+def _need(best: int, fraction: float) -> int:
+    """The least engagement k with ``k / best >= fraction``, compared in floats as results tables do
+    (0.9 * 90 is 81.00000000000001 in floats, yet 81 / 90 >= 0.9)."""
+    if best <= 0:
+        return 0
+    k = math.ceil(fraction * best)
+    while k > 0 and (k - 1) / best >= fraction:
+        k -= 1
+    while k / best < fraction:
+        k += 1
+    return k
 
-    Round by round, the candidate segments (holding a float, not yet exact, bound >= best value
-    found) are cut into windows of ``piece`` segments whose bounds replace the current ones where
-    smaller, while the 64 candidates with the highest bounds are evaluated exactly (one-segment
-    windows) so the best value rises early. ``piece`` starts at S / ``first_split`` and shrinks
-    ``split``-fold a round.
+
+def _search_values(
+    seg: _Segments, fraction: float = 1.0, *, first_split: int = 64, split: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact engagement on every segment that can reach ``fraction`` of the optimum (-1 on the
+    others), and upper bounds.
+
+    Round by round, the candidate segments (holding a float, not yet exact, bound reaching the
+    fraction of the best value found) are cut into windows of ``piece`` segments whose bounds
+    replace the current ones where smaller, while the 64 candidates with the highest bounds are
+    evaluated exactly (one-segment windows) so the best value rises early. ``piece`` starts at
+    S / ``first_split`` and shrinks ``split``-fold a round.
     """
     s = seg.n_segments
     filled = seg.filled
@@ -157,7 +174,7 @@ def _search_values(seg: _Segments, *, first_split: int = 64, split: int = 16) ->
     value = np.where(bound == 0, 0, -1)  # a bound of 0 is exact
     piece = max(1, -(-s // first_split))
     while True:
-        candidate = filled & (value < 0) & (bound >= value[filled].max())
+        candidate = filled & (value < 0) & (bound >= _need(value[filled].max(), fraction))
         if not candidate.any():
             return value, bound
         idx = np.flatnonzero(candidate)
@@ -187,36 +204,33 @@ def _message_in(interval: Interval) -> float:
     return interval.lo if interval.lo_closed else float(np.nextafter(interval.lo, 2.0))
 
 
-def _leaves_to_optimum(b: np.ndarray, point_value: np.ndarray, segment_value: np.ndarray, method: str) -> Optimum:
-    """Maximal runs of the best value along point 0, segment 0, point 1, ..., point S (in float
-    order, segments without a float left out); a value of -1 marks a leaf known to be below the best."""
+def _leaf_runs(b: np.ndarray, point_value: np.ndarray, segment_value: np.ndarray, need: int) -> tuple[Interval, ...]:
+    """Maximal runs of leaves reaching ``need`` along point 0, segment 0, point 1, ..., point S (in
+    float order, segments without a float left out); a value of -1 marks a leaf known to be below."""
     s = len(b) - 1
     leaf = np.empty(2 * s + 1, np.int64)
     leaf[0::2], leaf[1::2] = point_value, segment_value
     present = np.ones(2 * s + 1, bool)
     present[1::2] = _filled(b)
     order = np.flatnonzero(present)
-    best = int(leaf[order].max())
-    intervals = []
-    for first, last in order[_runs(leaf[order] == best)]:
-        # Leaf 2j is the point b_j; leaf 2j + 1 the segment (b_j, b_j+1).
-        intervals.append(
-            Interval(float(b[first // 2]), float(b[(last + 1) // 2]), lo_closed=bool(first % 2 == 0), hi_closed=bool(last % 2 == 0))
-        )
-    widest = max(intervals, key=lambda iv: iv.width)  # the first of the widest
-    return Optimum(value=best, message=_message_in(widest), intervals=tuple(intervals), exact=True, method=method)
+    # Leaf 2j is the point b_j; leaf 2j + 1 the segment (b_j, b_j+1).
+    return tuple(
+        Interval(float(b[first // 2]), float(b[(last + 1) // 2]), lo_closed=bool(first % 2 == 0), hi_closed=bool(last % 2 == 0))
+        for first, last in order[_runs(leaf[order] >= need)]
+    )
 
 
-def _optimum_from_segments(
-    seg: _Segments, value: np.ndarray, bound: np.ndarray, epsilon: float, epsilon_backfire: float, method: str
-) -> Optimum:
-    """The optimum given exact ``value`` on every float-holding segment that can be optimal (-1 on
-    the others) and upper ``bound`` on every segment: evaluates the points that could join in."""
+def _leaf_values(
+    seg: _Segments, value: np.ndarray, bound: np.ndarray, epsilon: float, epsilon_backfire: float, fraction: float
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Point and segment values given exact ``value`` on every float-holding segment that can reach
+    ``fraction`` of the optimum (-1 on the others) and upper ``bound`` on every segment: evaluates
+    the points that could join in. Returns them with the engagement needed for the fraction."""
     filled = seg.filled
-    best = value[filled].max()
+    need = _need(int(value[filled].max()), fraction)
     # A point is at most its neighbouring segments, so only points between segments reaching
-    # the best (empty segments: by their bound) may reach it.
-    reach = np.where(filled, value >= best, bound >= best)
+    # the level (empty segments: by their bound) may reach it.
+    reach = np.where(filled, value >= need, bound >= need)
     candidate = np.ones(seg.n_segments + 1, bool)
     candidate[1:] &= reach
     candidate[:-1] &= reach
@@ -225,7 +239,43 @@ def _optimum_from_segments(
     point_value[points] = kernels.engagement_batch(
         seg.indptr, seg.indices, seg.opinions, seg.source, epsilon, epsilon_backfire, seg.breakpoints[points]
     )
-    return _leaves_to_optimum(seg.breakpoints, point_value, np.where(filled, value, -1), method)
+    return point_value, np.where(filled, value, -1), need
+
+
+def _leaves_to_optimum(b: np.ndarray, point_value: np.ndarray, segment_value: np.ndarray, method: str) -> Optimum:
+    """The optimum from the values of the points and segments (-1: known to be below the best)."""
+    present = np.concatenate([point_value, segment_value[_filled(b)]])
+    best = int(present.max())
+    intervals = _leaf_runs(b, point_value, segment_value, best)
+    widest = max(intervals, key=lambda iv: iv.width)  # the first of the widest
+    return Optimum(value=best, message=_message_in(widest), intervals=intervals, exact=True, method=method)
+
+
+def _optimum_from_segments(
+    seg: _Segments, value: np.ndarray, bound: np.ndarray, epsilon: float, epsilon_backfire: float, method: str
+) -> Optimum:
+    """The optimum given exact ``value`` on every float-holding segment that can be optimal (-1 on
+    the others) and upper ``bound`` on every segment."""
+    point_value, segment_value, _ = _leaf_values(seg, value, bound, epsilon, epsilon_backfire, 1.0)
+    return _leaves_to_optimum(seg.breakpoints, point_value, segment_value, method)
+
+
+def _segment_values(
+    network: SocialNetwork, seg: _Segments, method: str, fraction: float
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Exact values (and bounds) of every segment that can reach ``fraction`` of the optimum."""
+    if method == "auto":
+        method = "sweep" if network.is_symmetric else "search"
+    if method == "sweep" and not network.is_symmetric:
+        raise ValueError("the connectivity sweep needs a symmetric network (every edge u -> v with its twin v -> u)")
+    if method == "sweep":
+        value = kernels.connectivity_sweep(
+            seg.indptr, seg.indices, seg.source, seg.range_lo, seg.range_hi, seg.n_segments, numba.get_num_threads()
+        )
+        return value, value, SWEEP
+    if method == "search":
+        return *_search_values(seg, fraction), SEARCH
+    raise ValueError(f"method must be 'auto', 'sweep' or 'search', got {method!r}")
 
 
 def exact_optimum(
@@ -241,19 +291,29 @@ def exact_optimum(
     >>> opt.value, [str(iv) for iv in opt.intervals]
     (2, ['(0.4, 0.5)'])
     """
-    if method == "auto":
-        method = "sweep" if network.is_symmetric else "search"
-    if method == "sweep" and not network.is_symmetric:
-        raise ValueError("the connectivity sweep needs a symmetric network (every edge u -> v with its twin v -> u)")
     seg = _segments(network, source, epsilon, epsilon_backfire)
-    if method == "sweep":
-        value = kernels.connectivity_sweep(
-            seg.indptr, seg.indices, seg.source, seg.range_lo, seg.range_hi, seg.n_segments, numba.get_num_threads()
-        )
-        return _optimum_from_segments(seg, value, value, epsilon, epsilon_backfire, SWEEP)
-    if method == "search":
-        return _optimum_from_segments(seg, *_search_values(seg), epsilon, epsilon_backfire, SEARCH)
-    raise ValueError(f"method must be 'auto', 'sweep' or 'search', got {method!r}")
+    value, bound, name = _segment_values(network, seg, method, 1.0)
+    return _optimum_from_segments(seg, value, bound, epsilon, epsilon_backfire, name)
+
+
+def near_optimal_intervals(
+    network: SocialNetwork, source: int, epsilon: float, fraction: float, epsilon_backfire: float = math.inf,
+    method: str = "auto",
+) -> tuple[Interval, ...]:
+    """Every maximal interval of s whose engagement reaches ``fraction`` of the optimum
+    (``engagement / optimum >= fraction`` in floats), exactly. ``fraction`` 1 gives the optimal
+    intervals. How wide these are is how hard the network is to engage: a policy whose posts
+    scatter by more than that width cannot reach the fraction on average. Arguments are assumed
+    valid (``fraction`` in (0, 1]).
+
+    >>> net = SocialNetwork.from_edges([(0, 1), (0, 2)], opinions=[0.5, 0.3, 0.6])
+    >>> [str(iv) for iv in near_optimal_intervals(net, 0, epsilon=0.2, fraction=0.5)]
+    ['(0.1, 0.8)']
+    """
+    seg = _segments(network, source, epsilon, epsilon_backfire)
+    value, bound, _ = _segment_values(network, seg, method, fraction)
+    point_value, segment_value, need = _leaf_values(seg, value, bound, epsilon, epsilon_backfire, fraction)
+    return _leaf_runs(seg.breakpoints, point_value, segment_value, need)
 
 
 def _brute_force_optimum(network: SocialNetwork, source: int, epsilon: float, epsilon_backfire: float = math.inf) -> Optimum:
