@@ -31,6 +31,7 @@ from engagegen.config import ConfigError, dump_yaml, from_dict, load_yaml
 from engagegen.experiments import (
     GridConfig,
     GridError,
+    collect_grid,
     extend_grid,
     load_grid_config,
     random_opinion_engagement,
@@ -326,6 +327,17 @@ def test_a_broken_configuration_is_reported_and_the_other_trains(trained_grid: t
     assert row["steps_to_90"] == (reached[0] if reached else None)
     s, intervals = summary["trained_opinion_mean"], summary["optimal_intervals"]
     assert row["final_opinion_in_optimal"] == any(lo <= s <= hi for lo, hi in intervals)
+    # where posts must land for 90% of the optimum, and the share of the final posts that do
+    from engagegen.engagement import BoundedConfidenceCascade
+    from engagegen.network import SocialNetwork
+
+    target = BoundedConfidenceCascade(0.2).near_optimal(SocialNetwork.load(run_dir / "network.npz"), summary["agent"], 0.9)
+    assert row["target_intervals"] == [[iv.lo, iv.hi] for iv in target] and len(target) > 0
+    assert row["target_width"] == pytest.approx(sum(iv.width for iv in target))
+    posts = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    trained_s = [p["opinion"] for p in posts if p["policy"] == "trained"]
+    assert row["trained_on_target"] == pytest.approx(np.mean([any(v in iv for iv in target) for v in trained_s]))
+    assert 0 <= row["untuned_on_target"] <= 1
     assert (run_dir / "worker.log").exists() and (out / "results.csv").exists()
 
 
@@ -445,6 +457,27 @@ def test_refining_a_grid_trains_a_second_stage_from_the_best_adapter(
     # each stage once; a stage needs the one before it
     assert refine_grid(out, 2, 1e-4, stage=3, workers=1, progress=False).trained == []
     assert refine_grid(out, 2, 1e-4, stage=5, workers=1, progress=False).trained == []
+
+    # read again by `grid collect`, as after an upgrade that added the target columns: the same
+    # records otherwise, nothing trained or scored
+    log_path = out / "results.jsonl"
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    before = {r["kind"]: json.loads(json.dumps(r)) for r in records if r["id"] == good.id}
+    for r in records:
+        for key in ("target_intervals", "target_width", "trained_on_target", "untuned_on_target"):
+            r.get("result", {}).pop(key, None)
+    log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    stamp = (third / "summary.json").stat().st_mtime_ns
+    result = CliRunner().invoke(app, ["grid", "collect", str(out), "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "1 trainings and 1 baseline records read again" in result.output
+    after = {r["kind"]: r for r in (json.loads(line) for line in log_path.read_text().splitlines()) if r["id"] == good.id}
+    assert after["training"]["result"] == before["training"]["result"]
+    assert after["baselines"]["result"] == {k: v for k, v in before["baselines"]["result"].items() if k != "untuned_on_target"}
+    assert (third / "summary.json").stat().st_mtime_ns == stamp
+    row = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}[good.id]
+    assert float(row["target_width"]) > 0 and row["best_of_n_n"] == "24" and not row.get("untuned_on_target")
+    assert collect_grid(out).trained == [good.id]  # again: the same
 
 
 def test_the_report_shows_figures_table_and_posts(trained_grid: tuple[GridConfig, Path, Any]) -> None:

@@ -137,6 +137,22 @@ def refine(
     _finish(outcome, page)
 
 
+@grid_app.command("collect")
+def collect(
+    grid_dir: Path = typer.Argument(..., help="A grid folder written by `engagegen grid run`."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Rewrite report.html when done."),
+) -> None:
+    """Read the finished trainings again from their run folders with this version, training nothing: brings a
+    results table written by an older version up to today's columns (baseline numbers stay as recorded)."""
+    from engagegen.experiments import collect_grid
+
+    outcome, seconds, page = _run_and_report(lambda: collect_grid(grid_dir), grid_dir, report)
+    _show(outcome.rows, baselines_only=not outcome.trained)
+    console.print(f"{len(outcome.trained)} trainings and {len(outcome.scored)} baseline records read again "
+                  f"({seconds:.0f} s)")
+    _finish(outcome, page)
+
+
 def _assignments(items: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` options as a mapping, each VALUE read as YAML (``4`` a number, ``true`` a bool)."""
     import yaml

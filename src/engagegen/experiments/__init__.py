@@ -19,11 +19,13 @@ from engagegen.experiments.config import (
     sample_budget,
     with_changes,
 )
-from engagegen.experiments.results import TARGET_FRACTION, ResultsLog, results_rows, write_results_table
+from engagegen.experiments.results import TARGET_FRACTION, ResultsLog, results_rows, target_columns, write_results_table
 from engagegen.experiments.runner import (
     GridError,
     GridOutcome,
     available_cores,
+    collect_grid,
+    collect_stages,
     extend_grid,
     load_grid_folder,
     refine_grid,
@@ -35,7 +37,7 @@ from engagegen.experiments.runner import (
 
 __all__ = [
     "GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "Configuration", "load_grid_config", "config_hash",
-    "sample_budget", "run_grid", "extend_grid", "refine_grid", "refinement", "stage_folder", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "available_cores",
-    "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "POLICIES", "describe_audience",
+    "sample_budget", "run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "available_cores",
+    "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "target_columns", "POLICIES", "describe_audience",
     "steered_prompt", "random_opinion_engagement",
 ]

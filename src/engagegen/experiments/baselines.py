@@ -26,6 +26,7 @@ import numpy as np
 
 from engagegen.config import atomic_write_text, to_dict
 from engagegen.experiments.config import BaselineConfig, Configuration, sample_budget
+from engagegen.experiments.results import target_columns
 from engagegen.training.config import RunConfig
 
 __all__ = ["Pool", "PoolCache", "BaselineScorer", "describe_audience", "steered_prompt", "random_opinion_engagement",
@@ -324,6 +325,7 @@ def score_configuration(
         "optimal_intervals": [[float(iv.lo), float(iv.hi)] for iv in opt.intervals],
     }
     examples: list[dict[str, Any]] = []
+    opinions: dict[str, Any] = {}
     k = settings.examples
     n_best = _best_of_n(cfg, settings)
     if settings.untuned or settings.best_of_n:
@@ -332,6 +334,7 @@ def score_configuration(
         if settings.untuned:
             result.update(_policy(out, "untuned"))
             examples += _examples(out, "untuned", k)
+            opinions["untuned"] = out.opinion
         if settings.best_of_n:
             head = out.subset(np.arange(min(n_best, len(out))))
             order = np.argsort(-head.total, kind="stable")
@@ -361,6 +364,8 @@ def score_configuration(
     if settings.random_oracle:
         engaged = random_opinion_engagement(reward)
         result.update({"random_oracle_engaged": engaged, "random_oracle_fraction": engaged / value if value > 0 else 0.0})
+    # the reply reward has no single engagement model over s, and so no target set
+    result.update(target_columns(getattr(reward, "engagement", None), net, agent, opinions))
     result["baselines_seconds"] = round(time.time() - started, 3)
     result["examples"] = examples
     return result

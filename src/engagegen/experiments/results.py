@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from engagegen.config import atomic_write_text
 
-__all__ = ["ResultsLog", "results_rows", "write_results_table", "TABLE_COLUMNS", "TARGET_FRACTION", "first_reaching"]
+__all__ = ["ResultsLog", "results_rows", "write_results_table", "TABLE_COLUMNS", "TARGET_FRACTION", "first_reaching", "target_columns"]
 
 #: "Steps to reach the target": the first step whose mean engagement is this fraction of the optimum.
 TARGET_FRACTION = 0.9
@@ -29,13 +29,13 @@ CONFIG_COLUMNS = ("topic", "seed", "agent", "network.source", "network.opinions"
 
 #: Result columns, in table order (a column appears when some configuration has it).
 TABLE_COLUMNS = (
-    "n_users", "agent_user", "optimum", "optimum_exact", "optimal_message", "optimal_intervals",
-    "untuned_engaged", "untuned_fraction", "untuned_gate_share", "untuned_opinion", "untuned_n",
+    "n_users", "agent_user", "optimum", "optimum_exact", "optimal_message", "optimal_intervals", "target_intervals", "target_width",
+    "untuned_engaged", "untuned_fraction", "untuned_gate_share", "untuned_opinion", "untuned_on_target", "untuned_n",
     "best_of_n_engaged", "best_of_n_fraction", "best_of_n_opinion", "best_of_n_topk_engaged", "best_of_n_topk_fraction", "best_of_n_n",
     "prompt_steered_engaged", "prompt_steered_fraction", "prompt_steered_gate_share", "prompt_steered_opinion", "prompt_steered_n",
     "openai_label", "openai_engaged", "openai_fraction", "openai_gate_share", "openai_opinion", "openai_n", "openai_error",
     "random_oracle_engaged", "random_oracle_fraction",
-    "trained_engaged", "trained_fraction", "trained_gate_share", "trained_opinion",
+    "trained_engaged", "trained_fraction", "trained_gate_share", "trained_opinion", "trained_on_target",
     "final_opinion_in_optimal", "final_opinion_distance",
     "steps_to_90", "samples_to_90", "steps_to_90_train", "samples_to_90_train",
     "steps", "best_step", "early_stopped", "samples_seen", "stages", "wall_seconds", "baselines_seconds", "audience",
@@ -90,6 +90,31 @@ def first_reaching(steps: Sequence[int], fractions: Sequence[float], target: flo
         if value is not None and value >= target - 1e-12:
             return int(step)
     return None
+
+
+def target_columns(model: Any, network: Any, agent: int, opinions: dict[str, Any]) -> dict[str, Any]:
+    """Where posts must land to engage ``TARGET_FRACTION`` of the optimum, and how many do.
+
+    ``target_intervals`` the maximal s-intervals reaching it, ``target_width`` their total width,
+    ``<policy>_on_target`` the share of the policy's posts (``opinions``: policy -> s values) inside
+    them. Empty for engagement models that cannot say exactly (not a :class:`NearOptimalModel`).
+    A policy whose posts scatter wider than the target cannot reach the fraction on average,
+    however good its typical post is.
+    """
+    import numpy as np
+
+    from engagegen.engagement import NearOptimalModel
+
+    if not isinstance(model, NearOptimalModel):
+        return {}
+    intervals = model.near_optimal(network, agent, TARGET_FRACTION)
+    out: dict[str, Any] = {"target_intervals": [[float(iv.lo), float(iv.hi)] for iv in intervals],
+                           "target_width": float(sum(iv.width for iv in intervals))}
+    for policy, values in opinions.items():
+        s = np.asarray(values, dtype=float)
+        if len(s):
+            out[f"{policy}_on_target"] = float(np.mean([any(v in iv for iv in intervals) for v in s]))
+    return out
 
 
 def _config_value(cfg_dict: dict[str, Any], path: str) -> Any:

@@ -33,9 +33,9 @@ from typing import Any
 
 from engagegen.config import ConfigError, atomic_write_text, dump_yaml, from_dict, load_yaml, to_dict
 from engagegen.experiments.config import Configuration, GridConfig
-from engagegen.experiments.results import ResultsLog, first_reaching, results_rows, write_results_table
+from engagegen.experiments.results import ResultsLog, first_reaching, results_rows, target_columns, write_results_table
 
-__all__ = ["run_grid", "extend_grid", "refine_grid", "refinement", "stage_folder", "STAGE_SECTIONS", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "DEFAULT_TASK", "available_cores"]
+__all__ = ["run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "STAGE_SECTIONS", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "DEFAULT_TASK", "available_cores"]
 
 #: The task a worker runs for each configuration: ``module:function`` taking the payload dict.
 DEFAULT_TASK = "engagegen.experiments.runner:train_configuration"
@@ -86,6 +86,18 @@ def _interval_distance(s: float, intervals: list[list[float]]) -> float:
     return min((max(lo - s, 0.0, s - hi) for lo, hi in intervals), default=0.0)
 
 
+def _run_target(run_dir: Path, agent: int, opinions: list[float]) -> dict[str, Any]:
+    """The target set of a run's audience (its saved network and engagement config) and the share
+    of its final trained posts inside it (see :func:`~engagegen.experiments.results.target_columns`)."""
+    from engagegen.network import SocialNetwork
+    from engagegen.training import RunConfig
+    from engagegen.training.build import build_engagement
+
+    cfg = from_dict(RunConfig, load_yaml(run_dir / "config.yaml"))
+    network = SocialNetwork.load(run_dir / "network.npz")
+    return target_columns(build_engagement(cfg.engagement, cfg.seed, network), network, agent, {"trained": opinions})
+
+
 def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: int = 3) -> dict[str, Any]:
     """A finished run folder as one results record: summary, steps to the target, curves, example posts."""
     metrics, evals = _read_jsonl(run_dir / "metrics.jsonl"), _read_jsonl(run_dir / "eval.jsonl")
@@ -97,6 +109,7 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
     distance = _interval_distance(s, intervals)
     top = sorted(samples, key=lambda r: -r.get("total", 0.0))[:examples]
     return {
+        **_run_target(run_dir, int(summary["agent"]), [float(r["opinion"]) for r in samples]),
         "optimum": summary["optimum"], "optimal_intervals": intervals,
         "trained_engaged": summary["trained_engaged_mean"], "trained_fraction": summary["trained_fraction_of_optimum"],
         "trained_gate_share": summary.get("trained_gate_share"), "trained_opinion": s,
@@ -262,19 +275,29 @@ def refine_configuration(payload: dict[str, Any]) -> dict[str, Any]:
     latest = train_configuration({**payload, "run_dir": str(stage_dir)})
     if latest.get("interrupted"):
         return latest
-    first_config, record = _finished_stage(first_dir)
-    for stage in range(2, len(depth) + 1):
-        config, result = _finished_stage(stage_folder(first_dir, stage))
+    return collect_stages(first_dir, int(payload.get("examples", 3)))
+
+
+def collect_stages(run_dir: str | Path, examples: int = 3) -> dict[str, Any]:
+    """The results record of a configuration's finished training, read from its run folder: every
+    finished stage (``grid refine``) folded into one training (see :func:`_after`), with
+    ``examples`` example posts of the last stage."""
+    folders = [Path(run_dir)]
+    while (folders[-1] / REFINE_FOLDER / "summary.json").exists():
+        folders.append(folders[-1] / REFINE_FOLDER)
+    first_config, record = _finished_stage(folders[0], examples if len(folders) == 1 else 0)
+    for stage, folder in enumerate(folders[1:], start=2):
+        config, result = _finished_stage(folder, examples if stage == len(folders) else 0)
         record = _after(record, result, _stage_settings(config, first_config))
-    return _after(record, latest, _stage_settings(payload["config"], first_config))
+    return record
 
 
-def _finished_stage(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _finished_stage(folder: Path, examples: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """A finished training stage's stored config and its results record (with its step budget)."""
     config = load_yaml(folder / "config.yaml")
     training = config["training"]
     summary = json.loads((folder / "summary.json").read_text())
-    record = collect_run(folder, summary, int(training["group_size"]) * int(training["prompts_per_step"]), 0)
+    record = collect_run(folder, summary, int(training["group_size"]) * int(training["prompts_per_step"]), examples)
     return config, {**record, "budget": int(training["steps"])}
 
 
@@ -707,6 +730,44 @@ def refine_grid(
         return whole, Configuration(c.id, c.name, c.params, later)
 
     return _train_on(out_dir, choose, below, workers=workers, ray=ray, progress=progress, task=REFINE_TASK)
+
+
+def collect_grid(out_dir: str | Path) -> GridOutcome:
+    """Read a grid folder's finished trainings again from their run folders (all stages), training
+    nothing, and add the audience's target set (:func:`~engagegen.experiments.results.target_columns`)
+    to the baseline records. For a grid written by an older version whose results table lacks newer
+    columns: the new records are appended and win, and the table is rewritten.
+
+    Baselines are not scored again: a cached pool that has grown since (a larger budget) no longer
+    holds the posts a smaller budget was scored on, so their recorded numbers stay as they are.
+    Columns that need the posts (``untuned_on_target``) stay empty for such records.
+
+    >>> # collect_grid("runs/paper-central")
+    """
+    from engagegen.experiments.baselines import BaselineScorer
+    from engagegen.training.build import build_engagement
+
+    out_dir = Path(out_dir)
+    grid = load_grid_folder(out_dir)
+    with _locked(out_dir):
+        log = ResultsLog(out_dir / "results.jsonl")
+        outcome = GridOutcome(out_dir, [], out_dir / "results.parquet", out_dir / "results.csv")
+        baselines, training, audiences = log.latest("baselines"), log.latest("training"), BaselineScorer()
+        try:
+            for c in grid.configurations:
+                b, t = baselines.get(c.id), training.get(c.id)
+                if b and b["status"] == "ok":
+                    net, agent = audiences.audience(c.config)
+                    target = target_columns(build_engagement(c.config.engagement, c.config.seed, net), net, agent, {})
+                    log.append({**b, "result": {**b["result"], **target}})
+                    outcome.scored.append(c.id)
+                if t and t["status"] == "ok":
+                    log.append({**t, "result": collect_stages(out_dir / "runs" / c.id, grid.baselines.examples)})
+                    outcome.trained.append(c.id)
+        finally:
+            outcome.rows = results_rows(grid.configurations, log)
+            write_results_table(outcome.rows, out_dir)
+    return outcome
 
 
 def _train_on(

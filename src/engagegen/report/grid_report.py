@@ -30,13 +30,16 @@ _COLORS = {"untuned": "#9e9e9e", "best_of_n": "#5b8fd6", "prompt_steered": "#e6a
            "random_oracle": "#c7b299", "trained": "#2e9d5b"}
 _TABLE_COLUMNS = ("name", "optimum", "untuned_fraction", "best_of_n_fraction", "best_of_n_topk_fraction", "prompt_steered_fraction", "openai_fraction",
                   "random_oracle_fraction", "trained_fraction", "steps_to_90", "samples_to_90", "trained_opinion",
-                  "optimal_intervals", "final_opinion_in_optimal", "wall_seconds", "error")
+                  "optimal_intervals", "final_opinion_in_optimal", "target_intervals", "target_width", "untuned_on_target",
+                  "trained_on_target", "wall_seconds", "error")
 
 _HEADERS = {"untuned_fraction": "untuned", "best_of_n_fraction": "best-of-N (best)",
             "best_of_n_topk_fraction": "best-of-N (top k)", "prompt_steered_fraction": "steered",
             "openai_fraction": "openai", "random_oracle_fraction": "random s", "trained_fraction": "trained",
             "steps_to_90": "steps to 90%", "samples_to_90": "samples to 90%", "trained_opinion": "final s",
-            "optimal_intervals": "optimal s", "final_opinion_in_optimal": "final s optimal", "wall_seconds": "train seconds"}
+            "optimal_intervals": "optimal s", "final_opinion_in_optimal": "final s optimal",
+            "target_intervals": "s reaching 90%", "target_width": "its width", "untuned_on_target": "untuned posts there",
+            "trained_on_target": "trained posts there", "wall_seconds": "train seconds"}
 
 
 def _plt() -> Any:
@@ -156,6 +159,8 @@ def _curve_panels(configs: list[Any], training: dict[str, dict], baselines: dict
                 ax.axhline(untuned, color="tab:red", ls=":", lw=1.3, label="untuned model")
             ax.set_ylim(0, max(opt, 1) * 1.08)
         else:
+            for lo, hi in result.get("target_intervals") or base.get("target_intervals") or []:
+                ax.axhspan(lo, hi, color="tab:green", alpha=0.1, lw=0)
             for lo, hi in result.get("optimal_intervals") or base.get("optimal_intervals") or []:
                 ax.axhspan(lo, hi, color="tab:green", alpha=0.25, lw=0)
             ax.plot(steps, curves.get("opinion_mean", []), color="tab:purple", lw=1.2, label="mean opinion value s")
@@ -163,6 +168,8 @@ def _curve_panels(configs: list[Any], training: dict[str, dict], baselines: dict
                 ax.axhline(base["untuned_opinion"], color="tab:red", ls=":", lw=1.3, label="untuned model")
             ax.set_ylim(0, 1)
             ax.plot([], [], color="tab:green", alpha=0.4, lw=6, label="optimal interval(s)")
+            if result.get("target_intervals") or base.get("target_intervals"):
+                ax.plot([], [], color="tab:green", alpha=0.15, lw=6, label="90% of the optimum")
         for began in itertools.accumulate(stage["steps"] for stage in result.get("stages", [])[:-1]):
             ax.axvline(began + 0.5, color="0.5", ls="-.", lw=0.8)  # where a later training stage (grid refine) began
         ax.set_title(_title(c.name), fontsize=7)
@@ -189,9 +196,9 @@ def _cell_rows(grid: Any, rows: list[dict[str, Any]]) -> tuple[list[dict[str, An
         params = by_id[r["id"]].params if r["id"] in by_id else {}
         row: dict[str, Any] = {short[k]: _cell(params.get(k)) for k in keys} if keys else {"name": r["name"]}
         row.update({k: r.get(k) for k in _TABLE_COLUMNS if k != "name"})
-        intervals = r.get("optimal_intervals")
-        if isinstance(intervals, list):
-            row["optimal_intervals"] = ", ".join(f"({lo:.3f}, {hi:.3f})" for lo, hi in intervals)
+        for key in ("optimal_intervals", "target_intervals"):
+            if isinstance(r.get(key), list):
+                row[key] = ", ".join(f"({lo:.3f}, {hi:.3f})" for lo, hi in r[key])
         shown.append(row)
     first = [short[k] for k in keys] if keys else ["name"]
     results = [k for k in _TABLE_COLUMNS if k != "name" and any(r.get(k) is not None for r in shown)]
