@@ -153,17 +153,14 @@ def _check_near_optimal(net, source, eps, backfire):
         best = model.optimum(net, source).value
         probes = _probes(net, eps, backfire)
         engaged = model.engagement(net, source, probes)
-        seg = _segments(net, source, eps, bf)
         for fraction in (0.3, 0.9, 1.0):
             found = model.near_optimal(net, source, fraction)
             expected = [bool(e / best >= fraction) if best else True for e in engaged]
             assert [any(s in iv for iv in found) for s in probes] == expected
             # Maximal: consecutive intervals never touch.
             assert all(a.hi < b.lo or (a.hi == b.lo and not (a.hi_closed or b.lo_closed)) for a, b in zip(found, found[1:]))
-            # The window refinement, forced to run many rounds, agrees.
-            values = _search_values(seg, fraction, first_split=2, split=2)
-            point_value, segment_value, need = optimum_module._leaf_values(seg, *values, eps, bf, fraction)
-            assert optimum_module._leaf_runs(seg.breakpoints, point_value, segment_value, need) == found
+            # One window over every leaf to begin with: settled by halving, round after round.
+            assert optimum_module.near_optimal_intervals(net, source, eps, fraction, bf, first_windows=1) == found
         assert [(iv.lo, iv.hi) for iv in model.near_optimal(net, source, 1.0)] == [
             (iv.lo, iv.hi) for iv in model.optimum(net, source).intervals]
 

@@ -5,9 +5,10 @@ A user ``v`` engages with message ``s`` iff ``x_v - eps < s < x_v + eps`` (or, w
 so the breakpoints ``x_v +- eps`` used by the optimum search are the exact places where engagement
 changes. Kernels here take validated arrays; nothing is checked.
 
-``cascade`` is one BFS. ``engagement_batch`` (message values) and ``window_bounds`` (ranges of
-segments, for the optimum search) share the bit-parallel core ``_spread_bits``: one BFS carries
-64 queries at once as the bits of a uint64 per user. ``connectivity_sweep`` computes engagement
+``cascade`` is one BFS. ``engagement_batch`` (message values), ``window_bounds`` (ranges of
+segments, for the optimum search) and ``window_counts`` (ranges of points and segments, for the
+near-optimal set) share the bit-parallel core ``_spread_bits``: one BFS carries 64 queries at
+once as the bits of a uint64 per user. ``connectivity_sweep`` computes engagement
 on every segment of a symmetric graph by offline dynamic connectivity.
 """
 
@@ -178,6 +179,17 @@ def _add_bits(counts, mask):
         counts[j] += (mask >> np.uint64(j)) & _ONE
 
 
+@njit(cache=True, inline="always")
+def _reached_counts(indptr, indices, source, state, n_queries):
+    """Run the bit-parallel BFS of ``n_queries`` queries; the number of users reached in each."""
+    touched = np.empty(state.shape[0], np.int64)
+    n_touched = _spread_bits(indptr, indices, source, state, _bit_range(0, n_queries), touched)
+    counts = np.zeros(BITS, np.uint64)
+    for i in range(n_touched):
+        _add_bits(counts, state[touched[i], REACHED])
+    return counts
+
+
 @njit(cache=True, parallel=True)
 def engagement_batch(indptr, indices, opinions, source, epsilon, epsilon_backfire, messages):
     """Engagement for each of the sorted, distinct ``messages``; 64 per BFS pass, passes in parallel."""
@@ -197,14 +209,28 @@ def engagement_batch(indptr, indices, opinions, source, epsilon, epsilon_backfir
                 m |= _bit_range(0, _count_below(keys, x - epsilon_backfire, False))
                 m |= _bit_range(_count_below(keys, x + epsilon_backfire, True), n_keys)
             state[v, ALIVE] = m
-        touched = np.empty(n, np.int64)
-        n_touched = _spread_bits(indptr, indices, source, state, _bit_range(0, n_keys), touched)
-        counts = np.zeros(BITS, np.uint64)
-        for i in range(n_touched):
-            _add_bits(counts, state[touched[i], REACHED])
+        counts = _reached_counts(indptr, indices, source, state, n_keys)
         for j in range(n_keys):
             result[p * BITS + j] = np.int64(counts[j])
     return result
+
+
+@njit(cache=True, inline="always")
+def _window_masks(state, range_lo, range_hi, wlo, whi, cover):
+    """Bit j of ``state[v, ALIVE]``: user v engages on every index of window j (``cover``), or on
+    some index of it. The windows ``wlo[j]..whi[j]`` are sorted and disjoint, so those lying within
+    (or meeting) one range of v are a run of bits found by two binary searches."""
+    for v in range(range_lo.shape[0]):
+        m = _ZERO
+        for r in range(range_lo.shape[1]):
+            a = range_lo[v, r]
+            b = range_hi[v, r]
+            if a <= b:
+                if cover:
+                    m |= _bit_range(_count_below(wlo, a, False), _count_below(whi, b, True))
+                else:
+                    m |= _bit_range(_count_below(whi, a, False), _count_below(wlo, b, True))
+        state[v, ALIVE] = m
 
 
 @njit(cache=True, inline="always")
@@ -238,14 +264,7 @@ def window_bounds(indptr, indices, source, range_lo, range_hi, win_lo, win_hi, p
         whi = win_hi[w0 : w0 + n_win]
         base = out_ptr[w0]
         state = _new_state(n)
-        for v in range(n):
-            m = _ZERO
-            for r in range(n_ranges):
-                a = range_lo[v, r]
-                b = range_hi[v, r]
-                if a <= b:
-                    m |= _bit_range(_count_below(whi, a, False), _count_below(wlo, b, True))
-            state[v, ALIVE] = m
+        _window_masks(state, range_lo, range_hi, wlo, whi, False)
         touched = np.empty(n, np.int64)
         n_touched = _spread_bits(indptr, indices, source, state, _bit_range(0, n_win), touched)
         # Windows lying wholly inside a user's range gain 1 on every segment (a per-window
@@ -457,3 +476,30 @@ def connectivity_sweep(indptr, indices, source, range_lo, range_hi, n_segments, 
         last = (t + 1) * n_segments // tasks - 1
         _sweep_leaves(first, last, edge_u, edge_v, edge_lo, edge_hi, range_lo.shape[0], source, values)
     return values
+
+
+@njit(cache=True, parallel=True)
+def window_counts(indptr, indices, source, range_lo, range_hi, win_lo, win_hi, pass_ptr, cover):
+    """Engagement over windows of an index space (the optimum's leaves: points and segments).
+
+    User v engages on the indices ``range_lo[v, r]..range_hi[v, r]`` (inclusive, empty when lo >
+    hi). A window ``win_lo[w]..win_hi[w]`` is one query. With ``cover``, only users engaging on
+    every index of the window may engage: the count reached bounds engagement at each index of
+    the window from below (and is it, for a one-index window); without, users engaging somewhere
+    in the window may: an upper bound. Pass p holds the sorted, disjoint windows
+    ``pass_ptr[p]..pass_ptr[p+1]-1`` (at most 64), run as the bits of one BFS.
+    """
+    n = range_lo.shape[0]
+    n_pass = pass_ptr.shape[0] - 1
+    out = np.zeros(win_lo.shape[0], np.int64)
+    for p in prange(n_pass):
+        w0 = pass_ptr[p]
+        n_win = pass_ptr[p + 1] - w0
+        wlo = win_lo[w0 : w0 + n_win]
+        whi = win_hi[w0 : w0 + n_win]
+        state = _new_state(n)
+        _window_masks(state, range_lo, range_hi, wlo, whi, cover)
+        counts = _reached_counts(indptr, indices, source, state, n_win)
+        for j in range(n_win):
+            out[w0 + j] = np.int64(counts[j])
+    return out

@@ -7,8 +7,7 @@ when it engages on both neighbouring segments, so a point is never better than e
 the optimum is reached on segments, and an optimal interval runs through a point only when the
 point reaches the optimum too. Messages are floats: a segment between two adjacent floats holds
 no message (rounding makes these, e.g. 0.3 - 0.1 and 0.1 + 0.1 are adjacent) and is skipped, so
-a reported optimum is always reachable. Two exact searches find every optimal segment (and, for
-:func:`near_optimal_intervals`, every segment reaching a fraction of the optimum):
+a reported optimum is always reachable. Two exact searches find every optimal segment:
 
 - symmetric graphs: :func:`~engagegen.engagement._bcm_kernels.connectivity_sweep` computes every
   segment at once (offline dynamic connectivity over the s-axis);
@@ -16,6 +15,9 @@ a reported optimum is always reachable. Two exact searches find every optimal se
   users engaging at j; windows of segments tighten it (users reachable through users engaging
   somewhere in the window), 64 windows per bit-parallel pass, until every segment whose bound
   reaches the best value found has been evaluated exactly.
+
+:func:`near_optimal_intervals` finds where engagement reaches a fraction of the optimum, settling
+windows of points and segments by lower and upper bounds (see there).
 
 These functions take validated arguments; :meth:`BoundedConfidenceCascade.optimum` is the public door.
 """
@@ -156,17 +158,14 @@ def _need(best: int, fraction: float) -> int:
     return k
 
 
-def _search_values(
-    seg: _Segments, fraction: float = 1.0, *, first_split: int = 64, split: int = 16
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact engagement on every segment that can reach ``fraction`` of the optimum (-1 on the
-    others), and upper bounds.
+def _search_values(seg: _Segments, *, first_split: int = 64, split: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Exact engagement on every segment that can reach the optimum (-1 on the others), and upper bounds.
 
-    Round by round, the candidate segments (holding a float, not yet exact, bound reaching the
-    fraction of the best value found) are cut into windows of ``piece`` segments whose bounds
-    replace the current ones where smaller, while the 64 candidates with the highest bounds are
-    evaluated exactly (one-segment windows) so the best value rises early. ``piece`` starts at
-    S / ``first_split`` and shrinks ``split``-fold a round.
+    Round by round, the candidate segments (holding a float, not yet exact, bound >= best value
+    found) are cut into windows of ``piece`` segments whose bounds replace the current ones where
+    smaller, while the 64 candidates with the highest bounds are evaluated exactly (one-segment
+    windows) so the best value rises early. ``piece`` starts at S / ``first_split`` and shrinks
+    ``split``-fold a round.
     """
     s = seg.n_segments
     filled = seg.filled
@@ -174,7 +173,7 @@ def _search_values(
     value = np.where(bound == 0, 0, -1)  # a bound of 0 is exact
     piece = max(1, -(-s // first_split))
     while True:
-        candidate = filled & (value < 0) & (bound >= _need(value[filled].max(), fraction))
+        candidate = filled & (value < 0) & (bound >= value[filled].max())
         if not candidate.any():
             return value, bound
         idx = np.flatnonzero(candidate)
@@ -220,28 +219,6 @@ def _leaf_runs(b: np.ndarray, point_value: np.ndarray, segment_value: np.ndarray
     )
 
 
-def _leaf_values(
-    seg: _Segments, value: np.ndarray, bound: np.ndarray, epsilon: float, epsilon_backfire: float, fraction: float
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Point and segment values given exact ``value`` on every float-holding segment that can reach
-    ``fraction`` of the optimum (-1 on the others) and upper ``bound`` on every segment: evaluates
-    the points that could join in. Returns them with the engagement needed for the fraction."""
-    filled = seg.filled
-    need = _need(int(value[filled].max()), fraction)
-    # A point is at most its neighbouring segments, so only points between segments reaching
-    # the level (empty segments: by their bound) may reach it.
-    reach = np.where(filled, value >= need, bound >= need)
-    candidate = np.ones(seg.n_segments + 1, bool)
-    candidate[1:] &= reach
-    candidate[:-1] &= reach
-    points = np.flatnonzero(candidate)
-    point_value = np.full(seg.n_segments + 1, -1, np.int64)
-    point_value[points] = kernels.engagement_batch(
-        seg.indptr, seg.indices, seg.opinions, seg.source, epsilon, epsilon_backfire, seg.breakpoints[points]
-    )
-    return point_value, np.where(filled, value, -1), need
-
-
 def _leaves_to_optimum(b: np.ndarray, point_value: np.ndarray, segment_value: np.ndarray, method: str) -> Optimum:
     """The optimum from the values of the points and segments (-1: known to be below the best)."""
     present = np.concatenate([point_value, segment_value[_filled(b)]])
@@ -255,15 +232,24 @@ def _optimum_from_segments(
     seg: _Segments, value: np.ndarray, bound: np.ndarray, epsilon: float, epsilon_backfire: float, method: str
 ) -> Optimum:
     """The optimum given exact ``value`` on every float-holding segment that can be optimal (-1 on
-    the others) and upper ``bound`` on every segment."""
-    point_value, segment_value, _ = _leaf_values(seg, value, bound, epsilon, epsilon_backfire, 1.0)
-    return _leaves_to_optimum(seg.breakpoints, point_value, segment_value, method)
+    the others) and upper ``bound`` on every segment: evaluates the points that could join in."""
+    filled = seg.filled
+    best = value[filled].max()
+    # A point is at most its neighbouring segments, so only points between segments reaching
+    # the best (empty segments: by their bound) may reach it.
+    reach = np.where(filled, value >= best, bound >= best)
+    candidate = np.ones(seg.n_segments + 1, bool)
+    candidate[1:] &= reach
+    candidate[:-1] &= reach
+    points = np.flatnonzero(candidate)
+    point_value = np.full(seg.n_segments + 1, -1, np.int64)
+    point_value[points] = kernels.engagement_batch(
+        seg.indptr, seg.indices, seg.opinions, seg.source, epsilon, epsilon_backfire, seg.breakpoints[points]
+    )
+    return _leaves_to_optimum(seg.breakpoints, point_value, np.where(filled, value, -1), method)
 
 
-def _segment_values(
-    network: SocialNetwork, seg: _Segments, method: str, fraction: float
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Exact values (and bounds) of every segment that can reach ``fraction`` of the optimum."""
+def _optimum(network: SocialNetwork, seg: _Segments, epsilon: float, epsilon_backfire: float, method: str) -> Optimum:
     if method == "auto":
         method = "sweep" if network.is_symmetric else "search"
     if method == "sweep" and not network.is_symmetric:
@@ -272,10 +258,37 @@ def _segment_values(
         value = kernels.connectivity_sweep(
             seg.indptr, seg.indices, seg.source, seg.range_lo, seg.range_hi, seg.n_segments, numba.get_num_threads()
         )
-        return value, value, SWEEP
+        return _optimum_from_segments(seg, value, value, epsilon, epsilon_backfire, SWEEP)
     if method == "search":
-        return *_search_values(seg, fraction), SEARCH
+        return _optimum_from_segments(seg, *_search_values(seg), epsilon, epsilon_backfire, SEARCH)
     raise ValueError(f"method must be 'auto', 'sweep' or 'search', got {method!r}")
+
+
+def _leaf_ranges(seg: _Segments, epsilon: float, epsilon_backfire: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per user and engagement range, the inclusive range of leaves where it engages (leaf 2j is
+    the point b_j, leaf 2j + 1 the segment (b_j, b_j+1)): the points strictly inside the range and
+    the segments within it, with the kernels' float comparisons."""
+    b = seg.breakpoints
+    last = 2 * seg.n_segments
+    los, his = [], []
+    for lo, hi in _engagement_bounds(seg.opinions, epsilon, epsilon_backfire):
+        p_lo, p_hi = np.searchsorted(b, lo, side="right"), np.searchsorted(b, hi, side="left") - 1
+        s_lo = np.searchsorted(b, lo, side="left")
+        s_hi = np.minimum(np.searchsorted(b, hi, side="right") - 2, seg.n_segments - 1)
+        points, segments = p_lo <= p_hi, s_lo <= s_hi
+        los.append(np.minimum(np.where(points, 2 * p_lo, last + 1), np.where(segments, 2 * s_lo + 1, last + 1)))
+        his.append(np.maximum(np.where(points, 2 * p_hi, -1), np.where(segments, 2 * s_hi + 1, -1)))
+    leaf_lo, leaf_hi = np.column_stack(los).astype(np.int64), np.column_stack(his).astype(np.int64)
+    leaf_lo[seg.source], leaf_hi[seg.source] = last + 1, -1  # the source relays on every leaf
+    leaf_lo[seg.source, 0], leaf_hi[seg.source, 0] = 0, last
+    return leaf_lo, leaf_hi
+
+
+def _window_counts(seg: _Segments, leaf_lo: np.ndarray, leaf_hi: np.ndarray, windows: np.ndarray, cover: bool) -> np.ndarray:
+    """``kernels.window_counts`` over sorted, disjoint (m, 2) leaf windows, 64 per pass."""
+    pass_ptr = np.append(np.arange(0, len(windows), kernels.BITS), len(windows)).astype(np.int64)
+    return kernels.window_counts(seg.indptr, seg.indices, seg.source, leaf_lo, leaf_hi,
+                                 np.ascontiguousarray(windows[:, 0]), np.ascontiguousarray(windows[:, 1]), pass_ptr, cover)
 
 
 def exact_optimum(
@@ -291,29 +304,55 @@ def exact_optimum(
     >>> opt.value, [str(iv) for iv in opt.intervals]
     (2, ['(0.4, 0.5)'])
     """
-    seg = _segments(network, source, epsilon, epsilon_backfire)
-    value, bound, name = _segment_values(network, seg, method, 1.0)
-    return _optimum_from_segments(seg, value, bound, epsilon, epsilon_backfire, name)
+    return _optimum(network, _segments(network, source, epsilon, epsilon_backfire), epsilon, epsilon_backfire, method)
 
 
 def near_optimal_intervals(
     network: SocialNetwork, source: int, epsilon: float, fraction: float, epsilon_backfire: float = math.inf,
-    method: str = "auto",
+    method: str = "auto", *, first_windows: int = 256,
 ) -> tuple[Interval, ...]:
     """Every maximal interval of s whose engagement reaches ``fraction`` of the optimum
     (``engagement / optimum >= fraction`` in floats), exactly. ``fraction`` 1 gives the optimal
-    intervals. How wide these are is how hard the network is to engage: a policy whose posts
-    scatter by more than that width cannot reach the fraction on average. Arguments are assumed
-    valid (``fraction`` in (0, 1]).
+    intervals; ``method`` is the optimum's search. How wide these are is how hard the network is
+    to engage: a policy whose posts scatter wider cannot reach the fraction on average.
+    Arguments are assumed valid (``fraction`` in (0, 1]).
+
+    Windows of consecutive leaves (points and segments) are settled by two bounds: the users
+    engaging on every leaf of a window engage at least that many at each leaf (the window is in
+    the set when that reaches the level), and those engaging somewhere in it at most (out when
+    that falls short); a window neither settles is halved, down to single leaves, where the two
+    bounds meet (``first_windows`` to begin with). A wide set costs some thousands of cascades, not
+    one per breakpoint.
 
     >>> net = SocialNetwork.from_edges([(0, 1), (0, 2)], opinions=[0.5, 0.3, 0.6])
     >>> [str(iv) for iv in near_optimal_intervals(net, 0, epsilon=0.2, fraction=0.5)]
     ['(0.1, 0.8)']
     """
     seg = _segments(network, source, epsilon, epsilon_backfire)
-    value, bound, _ = _segment_values(network, seg, method, fraction)
-    point_value, segment_value, need = _leaf_values(seg, value, bound, epsilon, epsilon_backfire, fraction)
-    return _leaf_runs(seg.breakpoints, point_value, segment_value, need)
+    need = _need(int(_optimum(network, seg, epsilon, epsilon_backfire, method).value), fraction)
+    leaf_lo, leaf_hi = _leaf_ranges(seg, epsilon, epsilon_backfire)
+    present = np.ones(2 * seg.n_segments + 1, bool)
+    present[1::2] = seg.filled
+    leaves = np.flatnonzero(present)
+    inside = np.zeros(len(leaves), bool)
+    piece = max(1, -(-len(leaves) // first_windows))
+    starts = np.arange(0, len(leaves), piece)
+    todo = np.column_stack([starts, np.minimum(starts + piece, len(leaves)) - 1])  # ranges of ``leaves``
+    while len(todo):
+        lower = _window_counts(seg, leaf_lo, leaf_hi, leaves[todo], cover=True)
+        for first, last in todo[lower >= need]:
+            inside[first : last + 1] = True
+        unsettled = todo[(lower < need) & (todo[:, 0] < todo[:, 1])]  # a single leaf's lower bound is exact
+        if not len(unsettled):
+            break
+        upper = _window_counts(seg, leaf_lo, leaf_hi, leaves[unsettled], cover=False)
+        split = unsettled[upper >= need]
+        middle = (split[:, 0] + split[:, 1]) // 2
+        todo = np.concatenate([np.column_stack([split[:, 0], middle]), np.column_stack([middle + 1, split[:, 1]])])
+        todo = todo[np.argsort(todo[:, 0], kind="stable")]
+    value = np.full(len(present), -1, np.int64)
+    value[leaves[inside]] = need
+    return _leaf_runs(seg.breakpoints, value[0::2], value[1::2], need)
 
 
 def _brute_force_optimum(network: SocialNetwork, source: int, epsilon: float, epsilon_backfire: float = math.inf) -> Optimum:
