@@ -88,11 +88,15 @@ def _interval_distance(s: float, intervals: list[list[float]]) -> float:
 
 def _run_target(run_dir: Path, agent: int, opinions: list[float]) -> dict[str, Any]:
     """The target set of a run's audience (its saved network and engagement config) and the share
-    of its final trained posts inside it (see :func:`~engagegen.experiments.results.target_columns`)."""
+    of its final trained posts inside it (see :func:`~engagegen.experiments.results.target_columns`).
+    Empty for a folder without the trainer's ``config.yaml`` and ``network.npz`` (a task of one's
+    own that writes only the files the results record needs)."""
     from engagegen.network import SocialNetwork
     from engagegen.training import RunConfig
     from engagegen.training.build import build_engagement
 
+    if not ((run_dir / "config.yaml").is_file() and (run_dir / "network.npz").is_file()):
+        return {}
     cfg = from_dict(RunConfig, load_yaml(run_dir / "config.yaml"))
     network = SocialNetwork.load(run_dir / "network.npz")
     return target_columns(build_engagement(cfg.engagement, cfg.seed, network), network, agent, {"trained": opinions})
