@@ -478,6 +478,9 @@ def test_refining_a_grid_trains_a_second_stage_from_the_best_adapter(
     row = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}[good.id]
     assert float(row["target_width"]) > 0 and row["best_of_n_n"] == "24" and not row.get("untuned_on_target")
     assert collect_grid(out).trained == [good.id]  # again: the same
+    (first / "config.yaml").unlink()
+    with pytest.raises(GridError, match="no config.yaml; only a run folder the trainer finished"):
+        collect_grid(out)
 
 
 def test_the_report_shows_figures_table_and_posts(trained_grid: tuple[GridConfig, Path, Any]) -> None:

@@ -298,6 +298,9 @@ def collect_stages(run_dir: str | Path, examples: int = 3) -> dict[str, Any]:
 
 def _finished_stage(folder: Path, examples: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """A finished training stage's stored config and its results record (with its step budget)."""
+    missing = [name for name in ("config.yaml", "summary.json") if not (folder / name).is_file()]
+    if missing:
+        raise GridError(f"{folder}: no {' or '.join(missing)}; only a run folder the trainer finished can be read again")
     config = load_yaml(folder / "config.yaml")
     training = config["training"]
     summary = json.loads((folder / "summary.json").read_text())
