@@ -500,6 +500,20 @@ def test_the_report_shows_figures_table_and_posts(trained_grid: tuple[GridConfig
     assert "<details>" in page and "trained" in page
 
 
+def test_a_run_report_shows_where_posts_must_land(trained_grid: tuple[GridConfig, Path, Any]) -> None:
+    from engagegen.report import run_report
+
+    grid, out, outcome = trained_grid
+    good = grid.configurations[0]
+    row = {r["id"]: r for r in outcome.rows}[good.id]
+    page = run_report(out / "runs" / good.id).read_text()
+    where = ", ".join(f"({lo:.3f}, {hi:.3f})" for lo, hi in row["target_intervals"])
+    assert f"Engagement reaches 90% of the optimum for s in {where} (width {row['target_width']:.3f})" in page
+    assert f"{100 * row['trained_on_target']:.0f}% of trained posts land there" in page
+    assert f"reaching 90% of the optimum<b>{100 * row['trained_on_target']:.0f}%</b>" in page
+    assert page.count("data:image/png;base64,") >= 3
+
+
 # ------------------------------------------------------------------------------- dying workers, Ray
 def die_once(payload: dict[str, Any]) -> dict[str, Any]:
     """A task whose worker is killed on its first attempt (seed 1) or every attempt (seed 2)."""

@@ -31,13 +31,14 @@ from engagegen.experiments.runner import (
     refine_grid,
     refinement,
     run_grid,
+    run_target,
     stage_folder,
     train_configuration,
 )
 
 __all__ = [
     "GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "Configuration", "load_grid_config", "config_hash",
-    "sample_budget", "run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "available_cores",
+    "sample_budget", "run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "run_target", "available_cores",
     "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "target_columns", "POLICIES", "describe_audience",
     "steered_prompt", "random_opinion_engagement",
 ]

@@ -35,7 +35,7 @@ from engagegen.config import ConfigError, atomic_write_text, dump_yaml, from_dic
 from engagegen.experiments.config import Configuration, GridConfig
 from engagegen.experiments.results import ResultsLog, first_reaching, results_rows, target_columns, write_results_table
 
-__all__ = ["run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "STAGE_SECTIONS", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "DEFAULT_TASK", "available_cores"]
+__all__ = ["run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "STAGE_SECTIONS", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "run_target", "DEFAULT_TASK", "available_cores"]
 
 #: The task a worker runs for each configuration: ``module:function`` taking the payload dict.
 DEFAULT_TASK = "engagegen.experiments.runner:train_configuration"
@@ -86,20 +86,22 @@ def _interval_distance(s: float, intervals: list[list[float]]) -> float:
     return min((max(lo - s, 0.0, s - hi) for lo, hi in intervals), default=0.0)
 
 
-def _run_target(run_dir: Path, agent: int, opinions: list[float]) -> dict[str, Any]:
+def run_target(run_dir: str | Path, agent: int, opinions: dict[str, Any]) -> dict[str, Any]:
     """The target set of a run's audience (its saved network and engagement config) and the share
-    of its final trained posts inside it (see :func:`~engagegen.experiments.results.target_columns`).
-    Empty for a folder without the trainer's ``config.yaml`` and ``network.npz`` (a task of one's
-    own that writes only the files the results record needs)."""
+    of each policy's posts inside it (``opinions``: policy -> s values; see
+    :func:`~engagegen.experiments.results.target_columns`). Empty for a folder without the
+    trainer's ``config.yaml`` and ``network.npz`` (a task of one's own that writes only the files
+    the results record needs)."""
     from engagegen.network import SocialNetwork
     from engagegen.training import RunConfig
     from engagegen.training.build import build_engagement
 
+    run_dir = Path(run_dir)
     if not ((run_dir / "config.yaml").is_file() and (run_dir / "network.npz").is_file()):
         return {}
     cfg = from_dict(RunConfig, load_yaml(run_dir / "config.yaml"))
     network = SocialNetwork.load(run_dir / "network.npz")
-    return target_columns(build_engagement(cfg.engagement, cfg.seed, network), network, agent, {"trained": opinions})
+    return target_columns(build_engagement(cfg.engagement, cfg.seed, network), network, agent, opinions)
 
 
 def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: int = 3) -> dict[str, Any]:
@@ -113,7 +115,7 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
     distance = _interval_distance(s, intervals)
     top = sorted(samples, key=lambda r: -r.get("total", 0.0))[:examples]
     return {
-        **_run_target(run_dir, int(summary["agent"]), [float(r["opinion"]) for r in samples]),
+        **run_target(run_dir, int(summary["agent"]), {"trained": [float(r["opinion"]) for r in samples]}),
         "optimum": summary["optimum"], "optimal_intervals": intervals,
         "trained_engaged": summary["trained_engaged_mean"], "trained_fraction": summary["trained_fraction_of_optimum"],
         "trained_gate_share": summary.get("trained_gate_share"), "trained_opinion": s,

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from engagegen.config import atomic_write_text
+from engagegen.experiments import run_target
 from engagegen.report.html import figure_tag, page, table_tag
 
 __all__ = ["run_report", "ReportError"]
@@ -54,9 +55,11 @@ def _engagement_figure(metrics: list[dict], evals: list[dict], summary: dict) ->
     return fig
 
 
-def _opinion_figure(metrics: list[dict], summary: dict) -> Any:
+def _opinion_figure(metrics: list[dict], summary: dict, target: dict) -> Any:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.2))
+    for lo, hi in target.get("target_intervals", []):
+        ax.axhspan(lo, hi, color="tab:green", alpha=0.08)
     for lo, hi in summary.get("optimal_intervals", []):
         ax.axhspan(lo, hi, color="tab:green", alpha=0.2)
     steps = [m["step"] for m in metrics if "opinion_mean" in m]
@@ -65,6 +68,8 @@ def _opinion_figure(metrics: list[dict], summary: dict) -> Any:
     ax.set_xlabel("step")
     ax.set_ylabel("s")
     ax.plot([], [], color="tab:green", alpha=0.4, lw=8, label="optimal interval(s)")
+    if target.get("target_intervals"):
+        ax.plot([], [], color="tab:green", alpha=0.15, lw=8, label="90% of the optimum")
     ax.legend(fontsize=8)
     return fig
 
@@ -116,6 +121,17 @@ def _network_figure(run_dir: Path, message: float | None) -> Any:
     return fig
 
 
+def _target_sentence(target: dict) -> str:
+    """Where posts engage 90% of the optimum, and the share of untuned and trained posts there."""
+    if "target_intervals" not in target:
+        return ""
+    where = ", ".join(f"({lo:.3f}, {hi:.3f})" for lo, hi in target["target_intervals"])
+    shares = " and ".join(f"{100 * target[f'{p}_on_target']:.0f}% of {p} posts" for p in ("untuned", "trained")
+                          if f"{p}_on_target" in target)
+    return html.escape(f"Engagement reaches 90% of the optimum for s in {where} (width {target['target_width']:.3f}); "
+                       f"{shares} land there. ")
+
+
 def run_report(run_dir: str | Path) -> Path:
     """Write ``report.html`` into a run folder and return its path."""
     run_dir = Path(run_dir)
@@ -128,6 +144,8 @@ def run_report(run_dir: str | Path) -> Path:
     samples = _read_jsonl(run_dir / "samples.jsonl")
     trained = [s for s in samples if s["policy"] == "trained"]
     best_post = max(trained, key=lambda s: s["total"]) if trained else None
+    target = run_target(run_dir, int(summary.get("agent", 0)), {
+        policy: [s["opinion"] for s in samples if s["policy"] == policy] for policy in ("untuned", "trained")})
     kpis = [
         ("exact optimum", f"{summary['optimum']:g}"),
         ("untuned mean engaged", f"{summary['untuned_engaged_mean']:.1f}"),
@@ -135,18 +153,21 @@ def run_report(run_dir: str | Path) -> Path:
         ("trained mean engaged", f"{summary['trained_engaged_mean']:.1f}"),
         ("trained / optimum", f"{100 * summary['trained_fraction_of_optimum']:.1f}%"),
         ("trained posts passing gates", f"{100 * summary['trained_gate_share']:.0f}%"),
+        *([("trained posts reaching 90% of the optimum", f"{100 * target['trained_on_target']:.0f}%")]
+          if "trained_on_target" in target else []),
         ("steps", str(summary["steps"])),
         ("wall time", f"{summary['wall_seconds'] / 60:.1f} min"),
     ]
     body = ["<div>" + "".join(f'<span class="kpi">{html.escape(k)}<b>{html.escape(v)}</b></span>' for k, v in kpis) + "</div>"]
     body.append(f'<p class="muted">Optimal interval(s) of the opinion value s: '
                 f'{html.escape(", ".join(f"({lo:.3f}, {hi:.3f})" for lo, hi in summary["optimal_intervals"]))}. '
-                f'Seed {summary["seed"]}, agent user {summary.get("agent")}.</p>')
+                f'{_target_sentence(target)}Seed {summary["seed"]}, agent user {summary.get("agent")}.</p>')
     if metrics:
         body.append("<h2>Engagement per step</h2>" + figure_tag(_engagement_figure(metrics, evals, summary),
                     "Users engaged by the posts sampled at each step, against the exact optimum and the untuned model."))
-        body.append("<h2>Opinion value per step</h2>" + figure_tag(_opinion_figure(metrics, summary),
-                    "Mean opinion value s of the sampled posts; the green band is where engagement is optimal."))
+        body.append("<h2>Opinion value per step</h2>" + figure_tag(_opinion_figure(metrics, summary, target),
+                    "Mean opinion value s of the sampled posts; the green band is where engagement is optimal, "
+                    "the light one where it reaches 90% of the optimum."))
         body.append("<h2>Reward components</h2>" + figure_tag(_components_figure(metrics), "Per-step means."))
     if (run_dir / "network.npz").exists():
         caption = "The network coloured by opinion; the star is the agent"
