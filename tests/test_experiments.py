@@ -512,6 +512,14 @@ def test_a_run_report_shows_where_posts_must_land(trained_grid: tuple[GridConfig
     assert f"{100 * row['trained_on_target']:.0f}% of trained posts land there" in page
     assert f"reaching 90% of the optimum<b>{100 * row['trained_on_target']:.0f}%</b>" in page
     assert page.count("data:image/png;base64,") >= 3
+    # and `engagegen train` / `evaluate` print the same sentence under their table
+    from engagegen.cli.common import console
+    from engagegen.cli.train_cmd import _show_summary
+
+    run_dir = out / "runs" / good.id
+    with console.capture() as captured:
+        _show_summary(json.loads((run_dir / "summary.json").read_text()), run_dir)
+    assert f"Engagement reaches 90% of the optimum for s in {where}" in " ".join(captured.get().split())
 
 
 # ------------------------------------------------------------------------------- dying workers, Ray

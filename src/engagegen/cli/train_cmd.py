@@ -24,6 +24,11 @@ def _show_summary(summary: dict, run_dir: Path) -> None:
     console.print(table)
     console.print(f"trained posts passing topic/fluency gates: {summary['trained_gate_share']:.0%}; "
                   f"steps {summary['steps']}; wall time {summary['wall_seconds'] / 60:.1f} min")
+    from engagegen.experiments import describe_target, run_posts_target
+
+    where = describe_target(run_posts_target(run_dir, int(summary.get("agent", 0))))
+    if where:
+        console.print(where)
 
 
 def _train(config_path: Path | None, out: Path | None, resume: Path | None, steps: int | None) -> None:

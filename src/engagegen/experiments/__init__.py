@@ -19,7 +19,14 @@ from engagegen.experiments.config import (
     sample_budget,
     with_changes,
 )
-from engagegen.experiments.results import TARGET_FRACTION, ResultsLog, results_rows, target_columns, write_results_table
+from engagegen.experiments.results import (
+    TARGET_FRACTION,
+    ResultsLog,
+    describe_target,
+    results_rows,
+    target_columns,
+    write_results_table,
+)
 from engagegen.experiments.runner import (
     GridError,
     GridOutcome,
@@ -31,6 +38,7 @@ from engagegen.experiments.runner import (
     refine_grid,
     refinement,
     run_grid,
+    run_posts_target,
     run_target,
     stage_folder,
     train_configuration,
@@ -38,7 +46,7 @@ from engagegen.experiments.runner import (
 
 __all__ = [
     "GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "Configuration", "load_grid_config", "config_hash",
-    "sample_budget", "run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "run_target", "available_cores",
-    "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "target_columns", "POLICIES", "describe_audience",
+    "sample_budget", "run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "run_target", "run_posts_target", "available_cores",
+    "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "target_columns", "describe_target", "POLICIES", "describe_audience",
     "steered_prompt", "random_opinion_engagement",
 ]

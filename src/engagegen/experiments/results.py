@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from engagegen.config import atomic_write_text
 
-__all__ = ["ResultsLog", "results_rows", "write_results_table", "TABLE_COLUMNS", "TARGET_FRACTION", "first_reaching", "target_columns"]
+__all__ = ["ResultsLog", "results_rows", "write_results_table", "TABLE_COLUMNS", "TARGET_FRACTION", "first_reaching", "target_columns", "describe_target"]
 
 #: "Steps to reach the target": the first step whose mean engagement is this fraction of the optimum.
 TARGET_FRACTION = 0.9
@@ -115,6 +115,21 @@ def target_columns(model: Any, network: Any, agent: int, opinions: dict[str, Any
         if len(s):
             out[f"{policy}_on_target"] = float(np.mean([any(v in iv for iv in intervals) for v in s]))
     return out
+
+
+def describe_target(target: dict[str, Any]) -> str:
+    """:func:`target_columns` in a sentence ('' when there is no target set).
+
+    >>> describe_target({"target_intervals": [[0.0, 0.21]], "target_width": 0.21, "trained_on_target": 0.98})
+    'Engagement reaches 90% of the optimum for s in (0.000, 0.210) (width 0.210); 98% of trained posts land there.'
+    """
+    if "target_intervals" not in target:
+        return ""
+    where = ", ".join(f"({lo:.3f}, {hi:.3f})" for lo, hi in target["target_intervals"])
+    shares = " and ".join(f"{100 * target[f'{p}_on_target']:.0f}% of {p} posts" for p in ("untuned", "trained")
+                          if f"{p}_on_target" in target)
+    return (f"Engagement reaches {TARGET_FRACTION:.0%} of the optimum for s in {where} (width {target['target_width']:.3f})"
+            + (f"; {shares} land there." if shares else "."))
 
 
 def _config_value(cfg_dict: dict[str, Any], path: str) -> Any:

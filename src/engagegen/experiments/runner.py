@@ -35,7 +35,7 @@ from engagegen.config import ConfigError, atomic_write_text, dump_yaml, from_dic
 from engagegen.experiments.config import Configuration, GridConfig
 from engagegen.experiments.results import ResultsLog, first_reaching, results_rows, target_columns, write_results_table
 
-__all__ = ["run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "STAGE_SECTIONS", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "run_target", "DEFAULT_TASK", "available_cores"]
+__all__ = ["run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "STAGE_SECTIONS", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "run_target", "run_posts_target", "DEFAULT_TASK", "available_cores"]
 
 #: The task a worker runs for each configuration: ``module:function`` taking the payload dict.
 DEFAULT_TASK = "engagegen.experiments.runner:train_configuration"
@@ -84,6 +84,13 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def _interval_distance(s: float, intervals: list[list[float]]) -> float:
     return min((max(lo - s, 0.0, s - hi) for lo, hi in intervals), default=0.0)
+
+
+def run_posts_target(run_dir: str | Path, agent: int) -> dict[str, Any]:
+    """:func:`run_target` for the untuned and trained posts of a run's final evaluation (``samples.jsonl``)."""
+    samples = _read_jsonl(Path(run_dir) / "samples.jsonl")
+    return run_target(run_dir, agent, {policy: [s["opinion"] for s in samples if s.get("policy") == policy]
+                                       for policy in ("untuned", "trained")})
 
 
 def run_target(run_dir: str | Path, agent: int, opinions: dict[str, Any]) -> dict[str, Any]:

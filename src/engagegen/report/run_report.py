@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from engagegen.config import atomic_write_text
-from engagegen.experiments import run_target
+from engagegen.experiments import describe_target, run_posts_target
 from engagegen.report.html import figure_tag, page, table_tag
 
 __all__ = ["run_report", "ReportError"]
@@ -121,17 +121,6 @@ def _network_figure(run_dir: Path, message: float | None) -> Any:
     return fig
 
 
-def _target_sentence(target: dict) -> str:
-    """Where posts engage 90% of the optimum, and the share of untuned and trained posts there."""
-    if "target_intervals" not in target:
-        return ""
-    where = ", ".join(f"({lo:.3f}, {hi:.3f})" for lo, hi in target["target_intervals"])
-    shares = " and ".join(f"{100 * target[f'{p}_on_target']:.0f}% of {p} posts" for p in ("untuned", "trained")
-                          if f"{p}_on_target" in target)
-    return html.escape(f"Engagement reaches 90% of the optimum for s in {where} (width {target['target_width']:.3f}); "
-                       f"{shares} land there. ")
-
-
 def run_report(run_dir: str | Path) -> Path:
     """Write ``report.html`` into a run folder and return its path."""
     run_dir = Path(run_dir)
@@ -144,8 +133,7 @@ def run_report(run_dir: str | Path) -> Path:
     samples = _read_jsonl(run_dir / "samples.jsonl")
     trained = [s for s in samples if s["policy"] == "trained"]
     best_post = max(trained, key=lambda s: s["total"]) if trained else None
-    target = run_target(run_dir, int(summary.get("agent", 0)), {
-        policy: [s["opinion"] for s in samples if s["policy"] == policy] for policy in ("untuned", "trained")})
+    target = run_posts_target(run_dir, int(summary.get("agent", 0)))
     kpis = [
         ("exact optimum", f"{summary['optimum']:g}"),
         ("untuned mean engaged", f"{summary['untuned_engaged_mean']:.1f}"),
@@ -161,7 +149,7 @@ def run_report(run_dir: str | Path) -> Path:
     body = ["<div>" + "".join(f'<span class="kpi">{html.escape(k)}<b>{html.escape(v)}</b></span>' for k, v in kpis) + "</div>"]
     body.append(f'<p class="muted">Optimal interval(s) of the opinion value s: '
                 f'{html.escape(", ".join(f"({lo:.3f}, {hi:.3f})" for lo, hi in summary["optimal_intervals"]))}. '
-                f'{_target_sentence(target)}Seed {summary["seed"]}, agent user {summary.get("agent")}.</p>')
+                f'{html.escape(describe_target(target))} Seed {summary["seed"]}, agent user {summary.get("agent")}.</p>')
     if metrics:
         body.append("<h2>Engagement per step</h2>" + figure_tag(_engagement_figure(metrics, evals, summary),
                     "Users engaged by the posts sampled at each step, against the exact optimum and the untuned model."))
