@@ -26,7 +26,7 @@ def _show_summary(summary: dict, run_dir: Path) -> None:
                   f"steps {summary['steps']}; wall time {summary['wall_seconds'] / 60:.1f} min")
     from engagegen.experiments import describe_target, run_posts_target
 
-    where = describe_target(run_posts_target(run_dir, int(summary.get("agent", 0))))
+    where = describe_target(run_posts_target(run_dir, summary))
     if where:
         console.print(where)
 

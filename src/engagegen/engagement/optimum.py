@@ -271,10 +271,9 @@ def _leaf_ranges(seg: _Segments, epsilon: float, epsilon_backfire: float) -> tup
     b = seg.breakpoints
     last = 2 * seg.n_segments
     los, his = [], []
-    for lo, hi in _engagement_bounds(seg.opinions, epsilon, epsilon_backfire):
+    for r, (lo, hi) in enumerate(_engagement_bounds(seg.opinions, epsilon, epsilon_backfire)):
         p_lo, p_hi = np.searchsorted(b, lo, side="right"), np.searchsorted(b, hi, side="left") - 1
-        s_lo = np.searchsorted(b, lo, side="left")
-        s_hi = np.minimum(np.searchsorted(b, hi, side="right") - 2, seg.n_segments - 1)
+        s_lo, s_hi = seg.range_lo[:, r], seg.range_hi[:, r]  # the segments, as the optimum has them
         points, segments = p_lo <= p_hi, s_lo <= s_hi
         los.append(np.minimum(np.where(points, 2 * p_lo, last + 1), np.where(segments, 2 * s_lo + 1, last + 1)))
         his.append(np.maximum(np.where(points, 2 * p_hi, -1), np.where(segments, 2 * s_hi + 1, -1)))

@@ -86,11 +86,14 @@ def _interval_distance(s: float, intervals: list[list[float]]) -> float:
     return min((max(lo - s, 0.0, s - hi) for lo, hi in intervals), default=0.0)
 
 
-def run_posts_target(run_dir: str | Path, agent: int) -> dict[str, Any]:
-    """:func:`run_target` for the untuned and trained posts of a run's final evaluation (``samples.jsonl``)."""
+def run_posts_target(run_dir: str | Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """:func:`run_target` for the untuned and trained posts of a run's final evaluation (``samples.jsonl``),
+    for the agent its ``summary`` names (empty when it names none)."""
+    if summary.get("agent") is None:
+        return {}
     samples = _read_jsonl(Path(run_dir) / "samples.jsonl")
-    return run_target(run_dir, agent, {policy: [s["opinion"] for s in samples if s.get("policy") == policy]
-                                       for policy in ("untuned", "trained")})
+    return run_target(run_dir, int(summary["agent"]), {policy: [s["opinion"] for s in samples if s.get("policy") == policy]
+                                                       for policy in ("untuned", "trained")})
 
 
 def run_target(run_dir: str | Path, agent: int, opinions: dict[str, Any]) -> dict[str, Any]:
@@ -111,8 +114,9 @@ def run_target(run_dir: str | Path, agent: int, opinions: dict[str, Any]) -> dic
     return target_columns(build_engagement(cfg.engagement, cfg.seed, network), network, agent, opinions)
 
 
-def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: int = 3) -> dict[str, Any]:
-    """A finished run folder as one results record: summary, steps to the target, curves, example posts."""
+def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: int = 3, *, target: bool = True) -> dict[str, Any]:
+    """A finished run folder as one results record: summary, steps to the target, curves, example
+    posts, and (``target``) the target set with the share of trained posts in it (:func:`run_target`)."""
     metrics, evals = _read_jsonl(run_dir / "metrics.jsonl"), _read_jsonl(run_dir / "eval.jsonl")
     samples = [s for s in _read_jsonl(run_dir / "samples.jsonl") if s.get("policy") == "trained"]
     steps_eval = first_reaching([e["step"] for e in evals], [e.get("engaged_fraction") for e in evals])
@@ -122,7 +126,7 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
     distance = _interval_distance(s, intervals)
     top = sorted(samples, key=lambda r: -r.get("total", 0.0))[:examples]
     return {
-        **run_target(run_dir, int(summary["agent"]), {"trained": [float(r["opinion"]) for r in samples]}),
+        **(run_target(run_dir, int(summary["agent"]), {"trained": [float(r["opinion"]) for r in samples]}) if target else {}),
         "optimum": summary["optimum"], "optimal_intervals": intervals,
         "trained_engaged": summary["trained_engaged_mean"], "trained_fraction": summary["trained_fraction_of_optimum"],
         "trained_gate_share": summary.get("trained_gate_share"), "trained_opinion": s,
@@ -294,26 +298,29 @@ def refine_configuration(payload: dict[str, Any]) -> dict[str, Any]:
 def collect_stages(run_dir: str | Path, examples: int = 3) -> dict[str, Any]:
     """The results record of a configuration's finished training, read from its run folder: every
     finished stage (``grid refine``) folded into one training (see :func:`_after`), with
-    ``examples`` example posts of the last stage."""
+    ``examples`` example posts and the target set of the last stage."""
     folders = [Path(run_dir)]
     while (folders[-1] / REFINE_FOLDER / "summary.json").exists():
         folders.append(folders[-1] / REFINE_FOLDER)
-    first_config, record = _finished_stage(folders[0], examples if len(folders) == 1 else 0)
+    first_config, record = _finished_stage(folders[0], examples, last=len(folders) == 1)
     for stage, folder in enumerate(folders[1:], start=2):
-        config, result = _finished_stage(folder, examples if stage == len(folders) else 0)
+        config, result = _finished_stage(folder, examples, last=stage == len(folders))
         record = _after(record, result, _stage_settings(config, first_config))
     return record
 
 
-def _finished_stage(folder: Path, examples: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A finished training stage's stored config and its results record (with its step budget)."""
+def _finished_stage(folder: Path, examples: int, *, last: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A finished training stage's stored config and its results record (with its step budget).
+    Only the ``last`` stage's record keeps example posts and the target set: the folded record
+    takes them from the last stage (:func:`_after`), so earlier ones would be computed for nothing."""
     missing = [name for name in ("config.yaml", "summary.json") if not (folder / name).is_file()]
     if missing:
         raise GridError(f"{folder}: no {' or '.join(missing)}; only a run folder the trainer finished can be read again")
     config = load_yaml(folder / "config.yaml")
     training = config["training"]
     summary = json.loads((folder / "summary.json").read_text())
-    record = collect_run(folder, summary, int(training["group_size"]) * int(training["prompts_per_step"]), examples)
+    group = int(training["group_size"]) * int(training["prompts_per_step"])
+    record = collect_run(folder, summary, group, examples if last else 0, target=last)
     return config, {**record, "budget": int(training["steps"])}
 
 

@@ -133,7 +133,7 @@ def run_report(run_dir: str | Path) -> Path:
     samples = _read_jsonl(run_dir / "samples.jsonl")
     trained = [s for s in samples if s["policy"] == "trained"]
     best_post = max(trained, key=lambda s: s["total"]) if trained else None
-    target = run_posts_target(run_dir, int(summary.get("agent", 0)))
+    target = run_posts_target(run_dir, summary)
     kpis = [
         ("exact optimum", f"{summary['optimum']:g}"),
         ("untuned mean engaged", f"{summary['untuned_engaged_mean']:.1f}"),
