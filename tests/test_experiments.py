@@ -208,7 +208,7 @@ def test_baselines_only_scores_paper_configs_from_one_pool(tmp_path: Path, tiny_
     assert (out / "pools" / untuned[0]).stat().st_mtime_ns == stamp
 
 
-def test_a_cached_pool_is_extended_to_the_pool_one_call_would_sample(tiny_model_dir: Path) -> None:
+def test_a_pool_is_the_start_of_every_larger_pool_and_is_extended_to_it(tiny_model_dir: Path) -> None:
     from engagegen.experiments.baselines import Pool, sample_local
     from engagegen.generation import LocalModel
 
@@ -217,7 +217,11 @@ def test_a_cached_pool_is_extended_to_the_pool_one_call_would_sample(tiny_model_
     prompts = generator.format_prompts(["Write a post about cats.", "Write a post about dogs."])
     whole = sample_local(generator, prompts, 13, cfg, seed=5, batch_size=4)
     small = sample_local(generator, prompts, 7, cfg, seed=5, batch_size=4)
-    assert small[1][:4] == whole[1][:4]  # its whole chunks (2 posts per prompt) are the start of the larger pool
+    # every smaller pool is the larger one's start, also where it ends in a cut-short chunk (n = 1, 5:
+    # chunks hold 2 posts per prompt, and the last one is cut to 1)
+    assert small == (whole[0][:7], whole[1][:7])
+    for n in (1, 2, 5, 8):
+        assert sample_local(generator, prompts, n, cfg, seed=5, batch_size=4)[1] == whole[1][:n]
     calls = []
     grown = sample_local(generator, prompts, 13, cfg, seed=5, batch_size=4, advance=calls.append,
                          start=Pool("untuned", "k", *small))

@@ -141,7 +141,11 @@ def sample_local(
     advance: Callable[[int], None] | None = None, start: Pool | None = None,
 ) -> tuple[list[str], list[str]]:
     """``n`` posts spread evenly over ``prompts`` (exact model inputs), in round-robin order so any
-    prefix of the pool is balanced over the prompts. Chunk ``i`` is sampled with seed ``seed + i``.
+    prefix of the pool is balanced over the prompts. Chunk ``i`` is sampled whole (``chunk`` posts
+    per prompt, seed ``seed + i``) and cut to what is needed: a batch's random stream depends on its
+    size, so a cut-short chunk sampled at its own size would differ from the same chunk in a larger
+    pool. Sampled this way, the pool of ``n`` posts is the first ``n`` of every larger pool with the
+    same settings, and a smaller budget scored again sees the same posts.
 
     ``start``: a smaller pool sampled the same way (same prompts, seed and chunk size); its whole
     chunks are kept and sampling goes on from the next chunk, so the result is the pool a single
@@ -164,10 +168,10 @@ def sample_local(
         if begin < kept:
             continue
         count = min(chunk, per_prompt - begin)
-        out = generator.generate(prompts, n=count, max_new_tokens=gen.max_new_tokens, temperature=gen.temperature,
+        out = generator.generate(prompts, n=chunk, max_new_tokens=gen.max_new_tokens, temperature=gen.temperature,
                                  top_p=gen.top_p, seed=seed + i, raw=True)
         for group, new in zip(groups, out):
-            group.extend(new)
+            group.extend(new[:count])
         if advance:
             advance(count * len(prompts))
     order = [(j, k) for k in range(per_prompt) for j in range(len(prompts))][:n]

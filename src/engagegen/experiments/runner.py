@@ -761,8 +761,9 @@ def collect_grid(out_dir: str | Path) -> GridOutcome:
     to the baseline records. For a grid written by an older version whose results table lacks newer
     columns: the new records are appended and win, and the table is rewritten.
 
-    Baselines are not scored again: a cached pool that has grown since (a larger budget) no longer
-    holds the posts a smaller budget was scored on, so their recorded numbers stay as they are.
+    Baselines are not scored again: pools sampled before chunks were always sampled whole (see
+    :func:`~engagegen.experiments.baselines.sample_local`) and grown since to a larger budget may
+    no longer hold the posts a smaller budget was scored on, so recorded numbers stay as they are.
     Columns that need the posts (``untuned_on_target``) stay empty for such records.
 
     >>> # collect_grid("runs/paper-central")
