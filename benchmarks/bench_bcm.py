@@ -69,7 +69,7 @@ def main() -> None:
         big = random_network(1_000_000, 10_000_000, symmetric=False, seed=1)
         seconds, scanned = [], []
         for s in (0.3, 0.5, 0.7):
-            seconds.append(best_time(lambda s=s: MODEL.simulate(big, 0, s)))
+            seconds.append(best_time(lambda s=s, net=big: MODEL.simulate(net, 0, s)))
             active = MODEL.simulate(big, 0, s).active
             scanned.append(big.out_degree[0] + big.out_degree[active].sum())  # edges the BFS reads
         rate = sum(scanned) / sum(seconds)
