@@ -504,7 +504,8 @@ def test_the_report_shows_figures_table_and_posts(trained_grid: tuple[GridConfig
     assert "<details>" in page and "trained" in page
 
 
-def test_a_run_report_shows_where_posts_must_land(trained_grid: tuple[GridConfig, Path, Any]) -> None:
+def test_a_run_report_shows_where_posts_must_land(trained_grid: tuple[GridConfig, Path, Any],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from engagegen.report import run_report
 
     grid, out, outcome = trained_grid
@@ -516,14 +517,24 @@ def test_a_run_report_shows_where_posts_must_land(trained_grid: tuple[GridConfig
     assert f"{100 * row['trained_on_target']:.0f}% of trained posts land there" in page
     assert f"reaching 90% of the optimum<b>{100 * row['trained_on_target']:.0f}%</b>" in page
     assert page.count("data:image/png;base64,") >= 3
-    # and `engagegen train` / `evaluate` print the same sentence under their table
+    # and `engagegen train` / `evaluate` write the report and print the same sentence under their
+    # table, computing the target set once for both
+    import importlib
+
+    import engagegen.experiments
     from engagegen.cli.common import console
     from engagegen.cli.train_cmd import _show_summary
 
+    calls = []
+    counted = lambda *args: calls.append(args) or engagegen.experiments.runner.run_posts_target(*args)  # noqa: E731
+    monkeypatch.setattr(engagegen.experiments, "run_posts_target", counted)
+    monkeypatch.setattr(importlib.import_module("engagegen.report.run_report"), "run_posts_target", counted)
     run_dir = out / "runs" / good.id
     with console.capture() as captured:
         _show_summary(json.loads((run_dir / "summary.json").read_text()), run_dir)
-    assert f"Engagement reaches 90% of the optimum for s in {where}" in " ".join(captured.get().split())
+    printed = " ".join(captured.get().split())
+    assert f"Engagement reaches 90% of the optimum for s in {where}" in printed
+    assert f"report: {run_dir / 'report.html'}" in printed and len(calls) == 1
 
 
 # ------------------------------------------------------------------------------- dying workers, Ray

@@ -12,6 +12,14 @@ from engagegen.cli.common import console, friendly_errors
 
 
 def _show_summary(summary: dict, run_dir: Path) -> None:
+    """Write the run's report, then print its table, gates and where the posts must land (the
+    target set is computed once, for both: on a million-user graph it takes seconds)."""
+    from engagegen.experiments import describe_target, run_posts_target
+    from engagegen.report import run_report
+
+    with friendly_errors():
+        target = run_posts_target(run_dir, summary)
+        report = run_report(run_dir, target=target)
     table = Table(title=f"run {run_dir}")
     table.add_column("policy")
     table.add_column("mean engaged", justify="right")
@@ -24,16 +32,14 @@ def _show_summary(summary: dict, run_dir: Path) -> None:
     console.print(table)
     console.print(f"trained posts passing topic/fluency gates: {summary['trained_gate_share']:.0%}; "
                   f"steps {summary['steps']}; wall time {summary['wall_seconds'] / 60:.1f} min")
-    from engagegen.experiments import describe_target, run_posts_target
-
-    where = describe_target(run_posts_target(run_dir, summary))
+    where = describe_target(target)
     if where:
         console.print(where)
+    console.print(f"report: {report}")
 
 
 def _train(config_path: Path | None, out: Path | None, resume: Path | None, steps: int | None) -> None:
     from engagegen.config import from_dict, to_dict
-    from engagegen.report import run_report
     from engagegen.training import EngagementTrainer, RunConfig, load_run, load_run_config
 
     with friendly_errors():
@@ -50,9 +56,7 @@ def _train(config_path: Path | None, out: Path | None, resume: Path | None, step
         if summary.get("interrupted"):
             console.print(f"stopped at step {summary['step']}; continue with `engagegen train --resume {run_dir}`")
             raise typer.Exit(130)
-        report = run_report(run_dir)
     _show_summary(summary, run_dir)
-    console.print(f"report: {report}")
 
 
 @app.command()
@@ -81,14 +85,11 @@ def run(
 @app.command()
 def evaluate(run_dir: Path = typer.Argument(..., help="A finished or interrupted run folder.")) -> None:
     """Re-run the final evaluation of a run's adapter (untuned, best-of-N, trained) and rewrite its report."""
-    from engagegen.report import run_report
     from engagegen.training import evaluate_run
 
     with friendly_errors():
         summary = evaluate_run(run_dir)
-        report = run_report(run_dir)
     _show_summary(summary, run_dir)
-    console.print(f"report: {report}")
 
 
 @app.command()

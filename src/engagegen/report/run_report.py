@@ -121,8 +121,9 @@ def _network_figure(run_dir: Path, message: float | None) -> Any:
     return fig
 
 
-def run_report(run_dir: str | Path) -> Path:
-    """Write ``report.html`` into a run folder and return its path."""
+def run_report(run_dir: str | Path, *, target: dict[str, Any] | None = None) -> Path:
+    """Write ``report.html`` into a run folder and return its path. ``target``: the run's
+    :func:`~engagegen.experiments.run_posts_target`, when the caller has it already."""
     run_dir = Path(run_dir)
     summary_path = run_dir / "summary.json"
     if not summary_path.exists():
@@ -133,7 +134,8 @@ def run_report(run_dir: str | Path) -> Path:
     samples = _read_jsonl(run_dir / "samples.jsonl")
     trained = [s for s in samples if s["policy"] == "trained"]
     best_post = max(trained, key=lambda s: s["total"]) if trained else None
-    target = run_posts_target(run_dir, summary)
+    if target is None:
+        target = run_posts_target(run_dir, summary)
     kpis = [
         ("exact optimum", f"{summary['optimum']:g}"),
         ("untuned mean engaged", f"{summary['untuned_engaged_mean']:.1f}"),
