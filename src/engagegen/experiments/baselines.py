@@ -4,7 +4,9 @@ Sampling posts is the expensive part, and most of it does not depend on the netw
 model's posts depend only on (model, prompt, generation settings, seed), so one pool is sampled per
 such key and scored against every configuration; a prompt-steered pool depends only on the
 audience description in its prompt (in quarters, so that networks with a similar opinion mix share it).
-Pools are cached as JSONL files in the grid folder (``pools/``) and reused by later runs.
+Pools are cached as JSONL files in the grid folder (``pools/``) and reused by later runs. A pool
+of n posts is the first n of every larger pool with the same key (:func:`sample_local`): a larger
+budget extends the cached pool, and a smaller budget scored again sees the posts it saw before.
 
 Scoring a pool against many configurations repeats the text scorers (opinion, topic, fluency,
 moderation) on the same texts; they are memoised per text, so each text is scored once and only
