@@ -442,17 +442,20 @@ def test_refining_a_grid_trains_a_second_stage_from_the_best_adapter(
     del first_config["reward"]["sharpness"]
     dump_yaml(first_config, first / "config.yaml")
     result = CliRunner().invoke(app, ["grid", "refine", str(out), "--steps", "2", "--learning-rate", "1e-4", "--stage", "3",
-                                      "--set", "reward.sharpness=2", "--workers", "1", "--no-report"])
+                                      "--set", "reward.sharpness=2", "--set", "training.prompts_per_step=2",
+                                      "--workers", "1", "--no-report"])
     assert result.exit_code == 0, result.output
     assert "1 trainings refined (stage 3) for 2 more steps" in result.output
     third = second / "refine"
     stored = load_run_config(third / "config.yaml")
     assert stored.reward.sharpness == 2.0 and Path(stored.training.init_adapter) == (second / "adapter").resolve()
     row = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}[good.id]
-    assert row["steps"] == "6" and row["samples_seen"] == "24" and row["best_of_n_n"] == "24"
+    # the third stage samples 2 prompts x 4 posts per step: best-of-N gets all 8 + 8 + 16 posts
+    assert row["steps"] == "6" and row["samples_seen"] == "32" and row["best_of_n_n"] == "32"
     stages = json.loads(row["stages"])
     assert [s["steps"] for s in stages] == [2, 2, 2] and "changes" not in stages[1]
-    assert stages[2]["changes"] == {"reward.sharpness": 2.0} and stages[2]["learning_rate"] == 1e-4
+    assert stages[2]["changes"] == {"reward.sharpness": 2.0, "training.prompts_per_step": 2}
+    assert stages[2]["learning_rate"] == 1e-4
     summary = json.loads((third / "summary.json").read_text())
     assert float(row["trained_fraction"]) == pytest.approx(summary["trained_fraction_of_optimum"])
     record = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()][-1]
@@ -480,7 +483,7 @@ def test_refining_a_grid_trains_a_second_stage_from_the_best_adapter(
     assert after["baselines"]["result"] == {k: v for k, v in before["baselines"]["result"].items() if k != "untuned_on_target"}
     assert (third / "summary.json").stat().st_mtime_ns == stamp
     row = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}[good.id]
-    assert float(row["target_width"]) > 0 and row["best_of_n_n"] == "24" and not row.get("untuned_on_target")
+    assert float(row["target_width"]) > 0 and row["best_of_n_n"] == "32" and not row.get("untuned_on_target")
     assert collect_grid(out).trained == [good.id]  # again: the same
     (first / "config.yaml").unlink()
     with pytest.raises(GridError, match="no config.yaml; only a run folder the trainer finished"):

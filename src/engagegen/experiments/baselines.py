@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from engagegen.config import atomic_write_text, to_dict
-from engagegen.experiments.config import BaselineConfig, Configuration, sample_budget
+from engagegen.experiments.config import BaselineConfig, Configuration
 from engagegen.experiments.results import target_columns
 from engagegen.training.config import RunConfig
 
@@ -333,7 +333,7 @@ def score_configuration(
     examples: list[dict[str, Any]] = []
     opinions: dict[str, Any] = {}
     k = settings.examples
-    n_best = _best_of_n(cfg, settings)
+    n_best = _best_of_n(configuration, settings)
     if settings.untuned or settings.best_of_n:
         pool = pools[untuned_key(cfg)]
         out = reward.score(pool.texts[: max(n_best, settings.samples)], pool.prompts[: max(n_best, settings.samples)])
@@ -377,8 +377,8 @@ def score_configuration(
     return result
 
 
-def _best_of_n(cfg: RunConfig, settings: BaselineConfig) -> int:
-    n = sample_budget(cfg)
+def _best_of_n(configuration: Configuration, settings: BaselineConfig) -> int:
+    n = configuration.sample_budget
     return min(n, settings.best_of_n_max) if settings.best_of_n_max else n
 
 
@@ -412,7 +412,7 @@ def _needs(configurations: Sequence[Configuration], settings: BaselineConfig, sc
         cfg = c.config
         try:
             if settings.untuned or settings.best_of_n:
-                n = max(_best_of_n(cfg, settings), settings.samples)
+                n = max(_best_of_n(c, settings), settings.samples)
                 key = ("untuned", untuned_key(cfg))
                 if key not in needs or needs[key].n < n:
                     needs[key] = _Need("untuned", key[1], cfg, n)

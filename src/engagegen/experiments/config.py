@@ -102,12 +102,20 @@ class BaselineConfig:
 
 @dataclass(frozen=True)
 class Configuration:
-    """One point of a grid: its id (run folder name), readable name, grid values and full config."""
+    """One point of a grid: its id (run folder name), readable name, grid values and full config.
+    ``samples``: the posts its training samples in all, when that is not the config's
+    :func:`sample_budget` (a training whose later stages sample a different number per step)."""
 
     id: str
     name: str
     params: dict[str, Any]
     config: RunConfig
+    samples: int | None = None
+
+    @property
+    def sample_budget(self) -> int:
+        """Posts its training samples: the budget its best-of-N baseline gets."""
+        return sample_budget(self.config) if self.samples is None else self.samples
 
 
 def sample_budget(cfg: RunConfig) -> int:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engagegen.config import ConfigError, atomic_write_text, dump_yaml, from_dict, load_yaml, to_dict
-from engagegen.experiments.config import Configuration, GridConfig
+from engagegen.experiments.config import Configuration, GridConfig, sample_budget
 from engagegen.experiments.results import ResultsLog, first_reaching, results_rows, target_columns, write_results_table
 
 __all__ = ["run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "STAGE_SECTIONS", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "run_target", "run_posts_target", "DEFAULT_TASK", "available_cores"]
@@ -744,12 +744,17 @@ def refine_grid(
         refinement(c.config, ".", steps, learning_rate, lr_scheduler, changes)
 
     def choose(c: Configuration, result: dict[str, Any], run_dir: Path) -> tuple[Configuration, Configuration] | None:
+        from engagegen.training import RunConfig
+
         if len(result.get("stages") or [result]) != stage - 1:
             return None  # this stage is trained already, or the one before is not
         budget = int(result.get("budget", c.config.training.steps))
-        whole = Configuration(c.id, c.name, c.params,
-                              replace(c.config, training=replace(c.config.training, steps=budget + steps)))
         later = refinement(c.config, stage_folder(run_dir, stage - 1), steps, learning_rate, lr_scheduler, changes)
+        # best-of-N gets the posts of all stages, also where a stage sampled more or fewer per step (--set)
+        before = sum(sample_budget(from_dict(RunConfig, load_yaml(stage_folder(run_dir, k) / "config.yaml")))
+                     for k in range(1, stage))
+        whole = Configuration(c.id, c.name, c.params, replace(c.config, training=replace(c.config.training, steps=budget + steps)),
+                              samples=before + sample_budget(later))
         return whole, Configuration(c.id, c.name, c.params, later)
 
     return _train_on(out_dir, choose, below, workers=workers, ray=ray, progress=progress, task=REFINE_TASK)
