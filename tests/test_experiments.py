@@ -485,6 +485,17 @@ def test_refining_a_grid_trains_a_second_stage_from_the_best_adapter(
     row = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}[good.id]
     assert float(row["target_width"]) > 0 and row["best_of_n_n"] == "32" and not row.get("untuned_on_target")
     assert collect_grid(out).trained == [good.id]  # again: the same
+    # --baselines scores them again, best-of-N at the posts all three stages sampled
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    for r in records:
+        if r["kind"] == "baselines" and r["id"] == good.id:
+            r["result"]["best_of_n_n"] = 24  # as recorded before the budget counted each stage's own posts
+    log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = CliRunner().invoke(app, ["grid", "collect", str(out), "--baselines", "--no-report"])
+    assert result.exit_code == 1 and "failed" in result.output  # the broken configuration, reported again
+    row = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}[good.id]
+    assert row["best_of_n_n"] == "32" and float(row["untuned_on_target"]) >= 0 and float(row["target_width"]) > 0
+    assert float(row["trained_fraction"]) == pytest.approx(summary["trained_fraction_of_optimum"])
     (first / "config.yaml").unlink()
     with pytest.raises(GridError, match="no config.yaml; only a run folder the trainer finished"):
         collect_grid(out)

@@ -140,13 +140,16 @@ def refine(
 @grid_app.command("collect")
 def collect(
     grid_dir: Path = typer.Argument(..., help="A grid folder written by `engagegen grid run`."),
+    baselines: bool = typer.Option(False, "--baselines", help="Score the baselines again too, best-of-N at the "
+                                   "posts each training sampled in all its stages (samples posts the pools lack)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Rewrite report.html when done."),
 ) -> None:
     """Read the finished trainings again from their run folders with this version, training nothing: brings a
-    results table written by an older version up to today's columns (baseline numbers stay as recorded)."""
+    results table written by an older version up to today's columns (baseline numbers stay as recorded
+    unless --baselines)."""
     from engagegen.experiments import collect_grid
 
-    outcome, seconds, page = _run_and_report(lambda: collect_grid(grid_dir), grid_dir, report)
+    outcome, seconds, page = _run_and_report(lambda: collect_grid(grid_dir, baselines=baselines), grid_dir, report)
     _show(outcome.rows, baselines_only=not outcome.trained)
     console.print(f"{len(outcome.trained)} trainings and {len(outcome.scored)} baseline records read again "
                   f"({seconds:.0f} s)")

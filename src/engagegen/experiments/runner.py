@@ -35,7 +35,7 @@ from engagegen.config import ConfigError, atomic_write_text, dump_yaml, from_dic
 from engagegen.experiments.config import Configuration, GridConfig, sample_budget
 from engagegen.experiments.results import ResultsLog, first_reaching, results_rows, target_columns, write_results_table
 
-__all__ = ["run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "STAGE_SECTIONS", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "run_target", "run_posts_target", "DEFAULT_TASK", "available_cores"]
+__all__ = ["run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "stages_sample_budget", "STAGE_SECTIONS", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "collect_run", "run_target", "run_posts_target", "DEFAULT_TASK", "available_cores"]
 
 #: The task a worker runs for each configuration: ``module:function`` taking the payload dict.
 DEFAULT_TASK = "engagegen.experiments.runner:train_configuration"
@@ -204,6 +204,15 @@ def stage_folder(run_dir: str | Path, stage: int) -> Path:
     if stage < 1:
         raise GridError(f"training stages count from 1, got {stage}")
     return Path(run_dir).joinpath(*[REFINE_FOLDER] * (stage - 1))
+
+
+def stages_sample_budget(run_dir: str | Path, stages: int) -> int:
+    """Posts the first ``stages`` training stages in ``run_dir`` sample in all (each stage's steps x
+    group_size x prompts_per_step, from its stored config): the budget best-of-N is scored at."""
+    from engagegen.training import RunConfig
+
+    return sum(sample_budget(from_dict(RunConfig, load_yaml(stage_folder(run_dir, k) / "config.yaml")))
+               for k in range(1, stages + 1))
 
 
 def refinement(config: Any, run_dir: str | Path, steps: int, learning_rate: float, lr_scheduler: str = "linear",
@@ -744,32 +753,30 @@ def refine_grid(
         refinement(c.config, ".", steps, learning_rate, lr_scheduler, changes)
 
     def choose(c: Configuration, result: dict[str, Any], run_dir: Path) -> tuple[Configuration, Configuration] | None:
-        from engagegen.training import RunConfig
-
         if len(result.get("stages") or [result]) != stage - 1:
             return None  # this stage is trained already, or the one before is not
         budget = int(result.get("budget", c.config.training.steps))
         later = refinement(c.config, stage_folder(run_dir, stage - 1), steps, learning_rate, lr_scheduler, changes)
-        # best-of-N gets the posts of all stages, also where a stage sampled more or fewer per step (--set)
-        before = sum(sample_budget(from_dict(RunConfig, load_yaml(stage_folder(run_dir, k) / "config.yaml")))
-                     for k in range(1, stage))
+        # best-of-N gets the posts of all stages, also where a stage samples more or fewer per step (--set)
         whole = Configuration(c.id, c.name, c.params, replace(c.config, training=replace(c.config.training, steps=budget + steps)),
-                              samples=before + sample_budget(later))
+                              samples=stages_sample_budget(run_dir, stage - 1) + sample_budget(later))
         return whole, Configuration(c.id, c.name, c.params, later)
 
     return _train_on(out_dir, choose, below, workers=workers, ray=ray, progress=progress, task=REFINE_TASK)
 
 
-def collect_grid(out_dir: str | Path) -> GridOutcome:
+def collect_grid(out_dir: str | Path, *, baselines: bool = False, progress: bool = True) -> GridOutcome:
     """Read a grid folder's finished trainings again from their run folders (all stages), training
     nothing, and add the audience's target set (:func:`~engagegen.experiments.results.target_columns`)
     to the baseline records. For a grid written by an older version whose results table lacks newer
     columns: the new records are appended and win, and the table is rewritten.
 
-    Baselines are not scored again: pools sampled before chunks were always sampled whole (see
-    :func:`~engagegen.experiments.baselines.sample_local`) and grown since to a larger budget may
-    no longer hold the posts a smaller budget was scored on, so recorded numbers stay as they are.
-    Columns that need the posts (``untuned_on_target``) stay empty for such records.
+    By default baselines are not scored again: pools sampled before chunks were always sampled whole
+    (see :func:`~engagegen.experiments.baselines.sample_local`) and grown since to a larger budget
+    may no longer hold the posts a smaller budget was scored on, so recorded numbers stay as they
+    are, and columns that need the posts (``untuned_on_target``) stay empty for such records.
+    ``baselines``: score every configuration's baselines again, best-of-N at the posts all its
+    training stages sampled (:func:`stages_sample_budget`), extending the cached pools where needed.
 
     >>> # collect_grid("runs/paper-central")
     """
@@ -781,11 +788,14 @@ def collect_grid(out_dir: str | Path) -> GridOutcome:
     with _locked(out_dir):
         log = ResultsLog(out_dir / "results.jsonl")
         outcome = GridOutcome(out_dir, [], out_dir / "results.parquet", out_dir / "results.csv")
-        baselines, training, audiences = log.latest("baselines"), log.latest("training"), BaselineScorer()
+        recorded, training, audiences = log.latest("baselines"), log.latest("training"), BaselineScorer()
         try:
+            if baselines:
+                _score_baselines([_as_trained(c, training.get(c.id), out_dir) for c in grid.configurations],
+                                 grid, out_dir, log, outcome, progress)
             for c in grid.configurations:
-                b, t = baselines.get(c.id), training.get(c.id)
-                if b and b["status"] == "ok":
+                b, t = recorded.get(c.id), training.get(c.id)
+                if b and b["status"] == "ok" and not baselines:
                     net, agent = audiences.audience(c.config)
                     target = target_columns(build_engagement(c.config.engagement, c.config.seed, net), net, agent, {})
                     log.append({**b, "result": {**b["result"], **target}})
@@ -797,6 +807,14 @@ def collect_grid(out_dir: str | Path) -> GridOutcome:
             outcome.rows = results_rows(grid.configurations, log)
             write_results_table(outcome.rows, out_dir)
     return outcome
+
+
+def _as_trained(c: Configuration, training: dict[str, Any] | None, out_dir: Path) -> Configuration:
+    """``c`` with the sample budget its finished training (all stages) had; as it is if untrained."""
+    if training is None or training["status"] != "ok":
+        return c
+    stages = len(training["result"].get("stages") or [None])
+    return replace(c, samples=stages_sample_budget(out_dir / "runs" / c.id, stages))
 
 
 def _train_on(
