@@ -326,6 +326,10 @@ def test_a_broken_configuration_is_reported_and_the_other_trains(trained_grid: t
     row = rows[good.id]
     assert row["trained_fraction"] == summary["trained_fraction_of_optimum"] and row["steps"] == 2
     assert row["optimum"] == summary["optimum"] == 99
+    trained = np.array([json.loads(line)["engaged"] for line in (run_dir / "samples.jsonl").read_text().splitlines()
+                        if json.loads(line)["policy"] == "trained"]) / 99
+    assert trained.mean() == pytest.approx(row["trained_fraction"])
+    assert row["trained_fraction_se"] == pytest.approx(trained.std(ddof=1) / np.sqrt(len(trained)))
     evals = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
     reached = [e["step"] for e in evals if e["engaged_fraction"] >= 0.9]
     assert row["steps_to_90"] == (reached[0] if reached else None)

@@ -35,7 +35,7 @@ TABLE_COLUMNS = (
     "prompt_steered_engaged", "prompt_steered_fraction", "prompt_steered_gate_share", "prompt_steered_opinion", "prompt_steered_n",
     "openai_label", "openai_engaged", "openai_fraction", "openai_gate_share", "openai_opinion", "openai_n", "openai_error",
     "random_oracle_engaged", "random_oracle_fraction",
-    "trained_engaged", "trained_fraction", "trained_gate_share", "trained_opinion", "trained_on_target",
+    "trained_engaged", "trained_fraction", "trained_fraction_se", "trained_gate_share", "trained_opinion", "trained_on_target",
     "final_opinion_in_optimal", "final_opinion_distance",
     "steps_to_90", "samples_to_90", "steps_to_90_train", "samples_to_90_train",
     "steps", "best_step", "early_stopped", "samples_seen", "stages", "wall_seconds", "baselines_seconds", "audience",

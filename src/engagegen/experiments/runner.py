@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import sys
 import threading
 import time
@@ -125,10 +126,15 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
     s = float(summary["trained_opinion_mean"])
     distance = _interval_distance(s, intervals)
     top = sorted(samples, key=lambda r: -r.get("total", 0.0))[:examples]
+    # how far the final evaluation's mean may be off by chance: near 90% of the optimum, a 64-post
+    # mean is a few points either way
+    fractions = [float(r["engaged"]) / summary["optimum"] for r in samples] if summary["optimum"] > 0 else []
+    se = statistics.stdev(fractions) / len(fractions) ** 0.5 if len(fractions) > 1 else None
     return {
         **(run_target(run_dir, int(summary["agent"]), {"trained": [float(r["opinion"]) for r in samples]}) if target else {}),
         "optimum": summary["optimum"], "optimal_intervals": intervals,
         "trained_engaged": summary["trained_engaged_mean"], "trained_fraction": summary["trained_fraction_of_optimum"],
+        "trained_fraction_se": se,
         "trained_gate_share": summary.get("trained_gate_share"), "trained_opinion": s,
         "final_opinion_in_optimal": distance == 0.0, "final_opinion_distance": distance,
         "steps_to_90": steps_eval, "samples_to_90": None if steps_eval is None else steps_eval * group,

@@ -29,13 +29,14 @@ POLICY_LABELS = {"untuned": "untuned", "best_of_n": "best-of-N", "prompt_steered
 _COLORS = {"untuned": "#9e9e9e", "best_of_n": "#5b8fd6", "prompt_steered": "#e6a23c", "openai": "#8e6bbf",
            "random_oracle": "#c7b299", "trained": "#2e9d5b"}
 _TABLE_COLUMNS = ("name", "optimum", "untuned_fraction", "best_of_n_fraction", "best_of_n_topk_fraction", "prompt_steered_fraction", "openai_fraction",
-                  "random_oracle_fraction", "trained_fraction", "steps_to_90", "samples_to_90", "trained_opinion",
+                  "random_oracle_fraction", "trained_fraction", "trained_fraction_se", "steps_to_90", "samples_to_90", "trained_opinion",
                   "optimal_intervals", "final_opinion_in_optimal", "target_intervals", "target_width", "untuned_on_target",
                   "trained_on_target", "wall_seconds", "error")
 
 _HEADERS = {"untuned_fraction": "untuned", "best_of_n_fraction": "best-of-N (best)",
             "best_of_n_topk_fraction": "best-of-N (top k)", "prompt_steered_fraction": "steered",
             "openai_fraction": "openai", "random_oracle_fraction": "random s", "trained_fraction": "trained",
+            "trained_fraction_se": "its standard error",
             "steps_to_90": "steps to 90%", "samples_to_90": "samples to 90%", "trained_opinion": "final s",
             "optimal_intervals": "optimal s", "final_opinion_in_optimal": "final s optimal",
             "target_intervals": "s reaching 90%", "target_width": "its width", "untuned_on_target": "untuned posts there",
