@@ -128,7 +128,7 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
     top = sorted(samples, key=lambda r: -r.get("total", 0.0))[:examples]
     # how far the final evaluation's mean may be off by chance: near 90% of the optimum, a 64-post
     # mean is a few points either way
-    fractions = [float(r["engaged"]) / summary["optimum"] for r in samples] if summary["optimum"] > 0 else []
+    fractions = [float(r["engaged_fraction"]) for r in samples]
     se = statistics.stdev(fractions) / len(fractions) ** 0.5 if len(fractions) > 1 else None
     return {
         **(run_target(run_dir, int(summary["agent"]), {"trained": [float(r["opinion"]) for r in samples]}) if target else {}),
@@ -761,11 +761,9 @@ def refine_grid(
     def choose(c: Configuration, result: dict[str, Any], run_dir: Path) -> tuple[Configuration, Configuration] | None:
         if len(result.get("stages") or [result]) != stage - 1:
             return None  # this stage is trained already, or the one before is not
-        budget = int(result.get("budget", c.config.training.steps))
         later = refinement(c.config, stage_folder(run_dir, stage - 1), steps, learning_rate, lr_scheduler, changes)
         # best-of-N gets the posts of all stages, also where a stage samples more or fewer per step (--set)
-        whole = Configuration(c.id, c.name, c.params, replace(c.config, training=replace(c.config.training, steps=budget + steps)),
-                              samples=stages_sample_budget(run_dir, stage - 1) + sample_budget(later))
+        whole = replace(c, samples=stages_sample_budget(run_dir, stage - 1) + sample_budget(later))
         return whole, Configuration(c.id, c.name, c.params, later)
 
     return _train_on(out_dir, choose, below, workers=workers, ray=ray, progress=progress, task=REFINE_TASK)
