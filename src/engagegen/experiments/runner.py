@@ -128,7 +128,8 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
     top = sorted(samples, key=lambda r: -r.get("total", 0.0))[:examples]
     # how far the final evaluation's mean may be off by chance: near 90% of the optimum, a 64-post
     # mean is a few points either way
-    fractions = [float(r["engaged_fraction"]) for r in samples]
+    # from "engaged": a task of one's own may write only the fields the results record needs
+    fractions = [float(r["engaged"]) / summary["optimum"] for r in samples] if summary["optimum"] > 0 else []
     se = statistics.stdev(fractions) / len(fractions) ** 0.5 if len(fractions) > 1 else None
     return {
         **(run_target(run_dir, int(summary["agent"]), {"trained": [float(r["opinion"]) for r in samples]}) if target else {}),
