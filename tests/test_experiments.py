@@ -377,8 +377,16 @@ def test_extending_a_grid_trains_on_the_chosen_runs_only(trained_grid: tuple[Gri
     assert outcome.trained == [] and outcome.skipped == [good.id]
     with pytest.raises(GridError, match="below must be a fraction"):
         extend_grid(out, 3, below=0.0, progress=False)
+    # --only: another configuration's name leaves this one alone; a name no configuration has is an error
+    outcome = extend_grid(out, 3, only=[broken.name], workers=1, progress=False)
+    assert outcome.trained == [] and outcome.skipped == [good.id]
+    with pytest.raises(GridError, match="only: nope names no configuration"):
+        extend_grid(out, 3, only=[good.id, "nope"], progress=False)
+    with pytest.raises(GridError, match="only: an empty list"):
+        extend_grid(out, 3, only=[], progress=False)
 
-    result = CliRunner().invoke(app, ["grid", "extend", str(out), "--steps", "3", "--workers", "1", "--no-report"])
+    result = CliRunner().invoke(app, ["grid", "extend", str(out), "--steps", "3", "--workers", "1", "--no-report",
+                                      "--only", good.name])
     assert result.exit_code == 0, result.output
     assert "1 trainings extended to 3 steps" in result.output
     run_dir = out / "runs" / good.id

@@ -93,6 +93,8 @@ def extend(
     grid_dir: Path = typer.Argument(..., help="A grid folder written by `engagegen grid run`."),
     steps: int = typer.Option(..., min=1, help="The new step budget of the chosen trainings."),
     below: float | None = typer.Option(None, help="Only trainings below this fraction of the optimum (e.g. 0.9)."),
+    only: list[str] = typer.Option([], "--only", metavar="ID|NAME",
+                                   help="Only these configurations, by id or name (repeatable)."),
     workers: int | None = typer.Option(None, min=1, help="Parallel trainings (default: one per core)."),
     ray: bool | None = typer.Option(None, "--ray/--local", help="Run trainings as Ray tasks (default: when RAY_ADDRESS is set)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Rewrite report.html when done."),
@@ -100,7 +102,8 @@ def extend(
     """Give finished trainings that did not stop early more steps; each continues from its last checkpoint."""
     from engagegen.experiments import extend_grid
 
-    outcome, seconds, page = _run_and_report(lambda: extend_grid(grid_dir, steps, below=below, workers=workers, ray=ray),
+    outcome, seconds, page = _run_and_report(lambda: extend_grid(grid_dir, steps, below=below, only=only or None,
+                                                                     workers=workers, ray=ray),
                                        grid_dir, report)
     _show(outcome.rows, baselines_only=False)
     console.print(f"{len(outcome.trained)} trainings extended to {steps} steps, {len(outcome.skipped)} left as they were, "
@@ -119,6 +122,8 @@ def refine(
                                    help="Change a reward.*, training.*, evaluation.* or generation sampling setting for "
                                         "this stage, e.g. --set reward.sharpness=4 (repeatable; VALUE is YAML)."),
     below: float | None = typer.Option(None, help="Only trainings below this fraction of the optimum (e.g. 0.9)."),
+    only: list[str] = typer.Option([], "--only", metavar="ID|NAME",
+                                   help="Only these configurations, by id or name (repeatable)."),
     workers: int | None = typer.Option(None, min=1, help="Parallel trainings (default: one per core)."),
     ray: bool | None = typer.Option(None, "--ray/--local", help="Run trainings as Ray tasks (default: when RAY_ADDRESS is set)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Rewrite report.html when done."),
@@ -129,7 +134,7 @@ def refine(
     changes = _assignments(set_)
     outcome, seconds, page = _run_and_report(
         lambda: refine_grid(grid_dir, steps, learning_rate, lr_scheduler=lr_scheduler, stage=stage, changes=changes,
-                            below=below, workers=workers, ray=ray),
+                            below=below, only=only or None, workers=workers, ray=ray),
         grid_dir, report)
     _show(outcome.rows, baselines_only=False)
     console.print(f"{len(outcome.trained)} trainings refined (stage {stage}) for {steps} more steps, "

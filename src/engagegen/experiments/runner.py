@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -694,6 +694,7 @@ def extend_grid(
     steps: int,
     *,
     below: float | None = None,
+    only: Sequence[str] | None = None,
     workers: int | None = None,
     ray: bool | None = None,
     progress: bool = True,
@@ -701,13 +702,14 @@ def extend_grid(
 ) -> GridOutcome:
     """Give the finished trainings of a grid folder a step budget of ``steps`` and train them on.
 
-    Chosen: trainings that did not stop early, had a smaller budget and, with ``below``, reached
-    less than that fraction of the optimum (refined ones are left alone). Each continues from its
-    last checkpoint in its own run folder (same id: the grid's other results stay as they are), and
-    its best-of-N baseline is scored again with the larger sample budget, so the comparison stays at
-    equal budgets. The results table records each run's own budget (``training.steps``).
+    Chosen: trainings that did not stop early and had a smaller budget; with ``below``, those that
+    reached less than that fraction of the optimum; with ``only``, those of the configurations with
+    these ids or names (refined ones are left alone). Each continues from its last checkpoint in its
+    own run folder (same id: the grid's other results stay as they are), and its best-of-N baseline
+    is scored again with the larger sample budget, so the comparison stays at equal budgets. The results table records each run's own budget (``training.steps``).
 
     >>> # extend_grid("runs/paper-central", 45, below=0.9)   # the configurations short of 90%
+    >>> # extend_grid("runs/paper-central", 45, only=["uniform_low_high"])
     """
     if steps < 1:
         raise GridError(f"steps must be >= 1, got {steps}")
@@ -718,7 +720,7 @@ def extend_grid(
         longer = Configuration(c.id, c.name, c.params, replace(c.config, training=replace(c.config.training, steps=steps)))
         return longer, longer
 
-    return _train_on(out_dir, choose, below, workers=workers, ray=ray, progress=progress, task=task)
+    return _train_on(out_dir, choose, below, only, workers=workers, ray=ray, progress=progress, task=task)
 
 
 def refine_grid(
@@ -730,6 +732,7 @@ def refine_grid(
     stage: int = 2,
     changes: dict[str, Any] | None = None,
     below: float | None = None,
+    only: Sequence[str] | None = None,
     workers: int | None = None,
     ray: bool | None = None,
     progress: bool = True,
@@ -738,6 +741,7 @@ def refine_grid(
     folder that have ``stage - 1`` stages: each starts from the best adapter of the stage before
     and trains ``steps`` steps at ``learning_rate``, decayed by ``lr_scheduler``, with ``changes``
     to its config (see :func:`refinement`), in that stage's ``refine/`` folder (:func:`stage_folder`).
+    ``below`` and ``only`` narrow the choice as in :func:`extend_grid`.
 
     A constant learning rate that found the optimum's neighbourhood but keeps jumping around it is
     the case this is for: the stage settles with a smaller, decaying step, or a sharper reward
@@ -767,7 +771,7 @@ def refine_grid(
         whole = replace(c, samples=stages_sample_budget(run_dir, stage - 1) + sample_budget(later))
         return whole, Configuration(c.id, c.name, c.params, later)
 
-    return _train_on(out_dir, choose, below, workers=workers, ray=ray, progress=progress, task=REFINE_TASK)
+    return _train_on(out_dir, choose, below, only, workers=workers, ray=ray, progress=progress, task=REFINE_TASK)
 
 
 def collect_grid(out_dir: str | Path, *, baselines: bool = False, progress: bool = True) -> GridOutcome:
@@ -826,6 +830,7 @@ def _train_on(
     out_dir: str | Path,
     choose: Callable[[Configuration, dict[str, Any], Path], tuple[Configuration, Configuration] | None],
     below: float | None,
+    only: Sequence[str] | None,
     *,
     workers: int | None,
     ray: bool | None,
@@ -835,11 +840,18 @@ def _train_on(
     """Train more on a grid folder's finished trainings: ``choose`` gives, for each one (its record
     and run folder), the configuration its baselines are scored with (the sample budget of all its
     training) and the one a worker trains with ``task``, or None to leave it as it is. With
-    ``below``, only trainings short of that fraction of the optimum are offered."""
+    ``below``, only trainings short of that fraction of the optimum are offered; with ``only``, only
+    the configurations with these ids or names."""
     if below is not None and not 0 < below <= 1:
         raise GridError(f"below must be a fraction of the optimum in (0, 1], got {below}")
     out_dir = Path(out_dir)
     grid = load_grid_folder(out_dir)
+    if only is not None:
+        known = {key for c in grid.configurations for key in (c.id, c.name)}
+        unknown = [key for key in only if key not in known]
+        if unknown or not only:
+            raise GridError(f"only: {', '.join(unknown) or 'an empty list'} names no configuration of {out_dir} "
+                            "(give ids or names from its results table)")
     use_ray = _use_ray(ray) and _connect_ray(required=bool(ray))
     with _locked(out_dir):
         log = ResultsLog(out_dir / "results.jsonl")
@@ -853,7 +865,8 @@ def _train_on(
             if t is None or t["status"] != "ok":
                 continue  # not trained yet: `engagegen grid run` trains it
             chosen = None
-            if below is None or t["result"]["trained_fraction"] < below:
+            wanted = only is None or c.id in only or c.name in only
+            if wanted and (below is None or t["result"]["trained_fraction"] < below):
                 chosen = choose(c, t["result"], out_dir / "runs" / c.id)
             if chosen is None:
                 outcome.skipped.append(c.id)
