@@ -229,6 +229,44 @@ def test_a_pool_is_the_start_of_every_larger_pool_and_is_extended_to_it(tiny_mod
     assert calls[0] == 4 and sum(calls) >= 13  # the kept posts are counted once, the rest sampled
     with pytest.raises(ValueError, match="another prompt"):
         sample_local(generator, prompts[::-1], 13, cfg, seed=5, batch_size=4, start=Pool("untuned", "k", *small))
+    # after every whole chunk but the last, the pool so far: each one a start the rest can be sampled from
+    saved: list[tuple[list[str], list[str]]] = []
+    assert sample_local(generator, prompts, 13, cfg, seed=5, batch_size=4, checkpoint=lambda *pool: saved.append(pool)) == whole
+    assert [len(texts) for _, texts in saved] == [4, 8, 12]
+    for prompt_of, texts in saved:
+        assert (prompt_of, texts) == (whole[0][: len(texts)], whole[1][: len(texts)])
+    assert sample_local(generator, prompts, 13, cfg, seed=5, batch_size=4, start=Pool("untuned", "k", *saved[1])) == whole
+
+
+def test_a_stopped_pool_sampling_goes_on_from_its_last_chunk(tmp_path: Path, tiny_model_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from engagegen.experiments.baselines import PoolCache, run_baselines
+    from engagegen.generation import LocalModel
+
+    grid = from_dict(GridConfig, {"name": "stop", "base": {**tiny_base(tiny_model_dir), "training": {"steps": 6, "group_size": 4}},
+                                  "baselines": {"samples": 4, "prompt_steered": False, "batch_size": 4}})
+    calls = []
+    generate = LocalModel.generate
+
+    def stop_at_third(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["seed"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the runner killed while it samples the third chunk
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(LocalModel, "generate", stop_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        list(run_baselines(grid.configurations, grid.baselines, tmp_path / "stopped", progress=False))
+    [stopped] = list((tmp_path / "stopped").iterdir())
+    kind, key = stopped.stem.split("-", 1)
+    assert len(PoolCache(tmp_path / "stopped").load(kind, key)) == 8  # two whole chunks of 4 were kept
+    calls.clear()
+    monkeypatch.setattr(LocalModel, "generate", lambda self, *a, **k: calls.append(k["seed"]) or generate(self, *a, **k))
+    [(_, resumed)] = list(run_baselines(grid.configurations, grid.baselines, tmp_path / "stopped", progress=False))
+    assert calls == [grid.configurations[0].config.seed + chunk for chunk in range(2, 6)]  # chunks 3 to 6 only
+    [(_, whole)] = list(run_baselines(grid.configurations, grid.baselines, tmp_path / "whole", progress=False))
+    assert PoolCache(tmp_path / "stopped").load(kind, key).texts == PoolCache(tmp_path / "whole").load(kind, key).texts
+    assert {**resumed, "baselines_seconds": 0} == {**whole, "baselines_seconds": 0}
 
 
 @pytest.fixture

@@ -72,8 +72,9 @@ class PoolCache:
     def path(self, kind: str, key: str) -> Path:
         return self.folder / f"{kind}-{key}.jsonl"
 
-    def load(self, kind: str, key: str, n: int = 0) -> Pool | None:
-        """The cached pool if it holds at least ``n`` posts (its first ``n``), else None."""
+    def load(self, kind: str, key: str, n: int | None = None) -> Pool | None:
+        """The cached pool if it holds at least ``n`` posts (its first ``n``), else None; with ``n``
+        None, all of it."""
         path = self.path(kind, key)
         if not path.exists():
             return None
@@ -83,9 +84,10 @@ class PoolCache:
             rows = [json.loads(line) for line in lines[1:] if line.strip()]
         except (OSError, ValueError, KeyError, IndexError):
             return None  # unreadable: sample again (the file is rewritten atomically)
-        if len(rows) < n:
+        if n is not None and len(rows) < n:
             return None
-        return Pool(kind, key, [r["prompt"] for r in rows], [r["text"] for r in rows], meta).head(n)
+        pool = Pool(kind, key, [r["prompt"] for r in rows], [r["text"] for r in rows], meta)
+        return pool if n is None else pool.head(n)
 
     def save(self, pool: Pool) -> Path:
         lines = [json.dumps({"meta": pool.meta})] + [json.dumps({"prompt": p, "text": t}) for p, t in zip(pool.prompts, pool.texts)]
@@ -141,6 +143,7 @@ def chunk_size(prompts: Sequence[str], batch_size: int) -> int:
 def sample_local(
     generator: Any, prompts: Sequence[str], n: int, cfg: RunConfig, seed: int, batch_size: int,
     advance: Callable[[int], None] | None = None, start: Pool | None = None,
+    checkpoint: Callable[[list[str], list[str]], None] | None = None,
 ) -> tuple[list[str], list[str]]:
     """``n`` posts spread evenly over ``prompts`` (exact model inputs), in round-robin order so any
     prefix of the pool is balanced over the prompts. Chunk ``i`` is sampled whole (``chunk`` posts
@@ -151,7 +154,11 @@ def sample_local(
 
     ``start``: a smaller pool sampled the same way (same prompts, seed and chunk size); its whole
     chunks are kept and sampling goes on from the next chunk, so the result is the pool a single
-    call would have sampled, at the cost of the new posts only."""
+    call would have sampled, at the cost of the new posts only.
+
+    ``checkpoint``: called after every whole chunk but the last with the pool so far (its prompts
+    and posts, in pool order), which is such a start: a long sampling that is stopped loses at most
+    the chunk in flight."""
     gen = cfg.generation
     prompts = list(prompts)
     per_prompt = -(-n // len(prompts))
@@ -176,6 +183,13 @@ def sample_local(
             group.extend(new[:count])
         if advance:
             advance(count * len(prompts))
+        if checkpoint and begin + chunk < per_prompt:
+            checkpoint(*_pool_order(prompts, groups, begin + chunk, n))
+    return _pool_order(prompts, groups, per_prompt, n)
+
+
+def _pool_order(prompts: list[str], groups: list[list[str]], per_prompt: int, n: int) -> tuple[list[str], list[str]]:
+    """The first ``per_prompt`` posts of every prompt's group in round-robin order, at most ``n``."""
     order = [(j, k) for k in range(per_prompt) for j in range(len(prompts))][:n]
     return [prompts[j] for j, _ in order], [groups[j][k] for j, k in order]
 
@@ -429,7 +443,10 @@ def _needs(configurations: Sequence[Configuration], settings: BaselineConfig, sc
     return needs
 
 
-def _sample(need: _Need, settings: BaselineConfig, models: _Models, advance: Callable[[int], None]) -> Pool:
+def _sample(need: _Need, settings: BaselineConfig, models: _Models, advance: Callable[[int], None],
+            save: Callable[[Pool], Any]) -> Pool:
+    """The pool ``need`` asks for; a local model's pool is ``save``d after every chunk as well, so
+    sampling it again after a stop goes on from there (see :func:`sample_local`)."""
     from engagegen.generation import build_prompts, to_chat
 
     cfg, gen = need.cfg, need.cfg.generation
@@ -468,9 +485,14 @@ def _sample(need: _Need, settings: BaselineConfig, models: _Models, advance: Cal
     meta["chunk"] = chunk_size(prompts, settings.batch_size)
     # A smaller cached pool sampled in chunks of the same size is the start of this one: keep it.
     start = need.smaller if need.smaller is not None and need.smaller.meta.get("chunk") == meta["chunk"] else None
-    prompt_of, texts = sample_local(generator, prompts, need.n, cfg, seed, settings.batch_size, advance, start)
-    seconds = time.time() - started + (float(start.meta.get("seconds", 0.0)) if start is not None else 0.0)
-    return Pool(need.kind, need.key, prompt_of, texts, {**meta, "seconds": round(seconds, 1)})
+    earlier = float(start.meta.get("seconds", 0.0)) if start is not None else 0.0
+
+    def pool(prompt_of: list[str], texts: list[str]) -> Pool:
+        return Pool(need.kind, need.key, prompt_of, texts,
+                    {**meta, "n": len(texts), "seconds": round(time.time() - started + earlier, 1)})
+
+    return pool(*sample_local(generator, prompts, need.n, cfg, seed, settings.batch_size, advance, start,
+                              checkpoint=lambda prompt_of, texts: save(pool(prompt_of, texts))))
 
 
 def run_baselines(
@@ -507,7 +529,7 @@ def run_baselines(
             for need in sorted(todo, key=lambda n: (n.kind == "openai", n.cfg.generation.model)):
                 bar.update(task, info=f"{need.kind} pool ({need.cfg.generation.model if need.kind != 'openai' else settings.openai.label})")  # type: ignore[union-attr]
                 try:
-                    pool = _sample(need, settings, models, lambda k: bar.advance(task, k))
+                    pool = _sample(need, settings, models, lambda k: bar.advance(task, k), cache.save)
                 except Exception as exc:  # noqa: BLE001  (a failed OpenAI server must not stop the local baselines)
                     if need.kind != "openai":
                         raise
