@@ -237,6 +237,9 @@ def test_resume_needs_a_run_folder(tmp_path: Path, tiny_model_dir: Path) -> None
         ("reward: {preset: viral}\n", "reward.preset"),
         ("engagement: {model: sir}\n", "engagement.model"),
         ("topic: '  '\n", "topic"),
+        ("scoring: {fluency_perplexity: [100, 10]}\n", "scoring.fluency_perplexity"),
+        ("scoring: {fluency_perplexity: [50]}\n", "scoring.fluency_perplexity"),
+        ("scoring: {fluency_model: ' '}\n", "scoring.fluency_model"),
     ],
 )
 def test_bad_configs_name_the_key(tmp_path: Path, yaml_text: str, path: str) -> None:

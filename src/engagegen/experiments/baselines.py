@@ -284,14 +284,14 @@ class BaselineScorer:
 
     def scorers(self, cfg: RunConfig) -> dict[str, _Memo]:
         from engagegen import scoring
-        from engagegen.training.build import build_opinion_scorer
+        from engagegen.training.build import build_fluency, build_opinion_scorer
 
         key = _key([cfg.topic, to_dict(cfg.scoring)])
         if key not in self._scorers:
             self._scorers[key] = {
                 "opinion": _Memo(build_opinion_scorer(cfg.scoring)),
                 "topic_scorer": _Memo(scoring.TopicAlignment(cfg.topic, keywords=list(cfg.scoring.topic_keywords) or None)),
-                "fluency": _Memo(scoring.Fluency()),
+                "fluency": _Memo(build_fluency(cfg.scoring)),
                 "moderation": _Memo(scoring.Moderation()),
                 "language": _Memo(scoring.LanguageCheck()),
             }

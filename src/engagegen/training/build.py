@@ -11,7 +11,8 @@ from engagegen.network import SocialNetwork
 from engagegen.reward import EngagementReward
 from engagegen.training.config import EngagementConfig, NetworkConfig, RunConfig, ScoringConfig
 
-__all__ = ["build_network", "build_engagement", "build_opinion_scorer", "build_reward", "Audience", "build_audience"]
+__all__ = ["build_network", "build_engagement", "build_opinion_scorer", "build_fluency", "build_reward", "Audience",
+           "build_audience"]
 
 
 def _preset(value: str | float) -> str | float:
@@ -81,6 +82,22 @@ class Audience:
     reward: Any  # EngagementReward, or ReplyReward in reply mode
 
 
+def build_fluency(cfg: ScoringConfig) -> Any:
+    """The fluency scorer, with perplexity under ``cfg.fluency_model`` when one is set (the embedded
+    model is read from its float32 copy in the engagegen cache, made on first use)."""
+    from engagegen import scoring
+
+    if cfg.fluency_model is None:
+        return scoring.Fluency()
+    model = cfg.fluency_model
+    from engagegen.generation.loading import EMBEDDED_MODEL, embedded_model_dir
+
+    if model == EMBEDDED_MODEL:
+        model = str(embedded_model_dir())
+    good, bad = cfg.fluency_perplexity
+    return scoring.Fluency(perplexity_model=model, perplexity_range=(good, bad))
+
+
 def build_reward(cfg: RunConfig, network: SocialNetwork, agent: int, engagement: EngagementModel) -> Any:
     """The run's reward: :class:`EngagementReward`, or in reply mode a :class:`ReplyReward` over the
     posts of ``generation.reply_posts`` (their authors' audiences)."""
@@ -90,12 +107,13 @@ def build_reward(cfg: RunConfig, network: SocialNetwork, agent: int, engagement:
         from engagegen.interaction import ReplyReward
 
         return ReplyReward.from_posts_file(network, agent, str(cfg.generation.reply_posts), build_opinion_scorer(cfg.scoring),
-                                           epsilon=cfg.engagement.epsilon, config=cfg.reward)
+                                           epsilon=cfg.engagement.epsilon, config=cfg.reward,
+                                           fluency=build_fluency(cfg.scoring))
 
     topic_scorer = scoring.TopicAlignment(cfg.topic, keywords=list(cfg.scoring.topic_keywords) or None)
     return EngagementReward(network=network, source=agent, engagement=engagement,
                             opinion=build_opinion_scorer(cfg.scoring), topic=cfg.topic,
-                            topic_scorer=topic_scorer, config=cfg.reward)
+                            topic_scorer=topic_scorer, fluency=build_fluency(cfg.scoring), config=cfg.reward)
 
 
 def build_audience(cfg: RunConfig) -> Audience:

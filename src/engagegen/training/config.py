@@ -6,6 +6,7 @@ on a GPU only the sizes change. Load from YAML with :func:`load_run_config`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args, get_type_hints
@@ -91,16 +92,29 @@ class EngagementConfig:
 class ScoringConfig:
     """Scorers of the reward. ``opinion``: ``vader`` (offline default), ``stance`` (a StanceClassifier
     folder trained with ``engagegen scorer train``, in ``opinion_model``), or ``transformers`` (a
-    local text-classification model path in ``opinion_model`` with ``positive_label``)."""
+    local text-classification model path in ``opinion_model`` with ``positive_label``).
+
+    ``fluency_model``: a causal language model whose perplexity joins the fluency score
+    (``smollm2-135m`` for the embedded model, a local folder or a cached hub id): 1 at or below
+    ``fluency_perplexity[0]``, 0 at or above ``fluency_perplexity[1]``, log-linear between. Without
+    it fluency is readability, repetition, non-words and length, which a chain of real words
+    ("Cats eyes lost by hood dropped by ...") can pass."""
 
     opinion: Literal["vader", "stance", "transformers"] = "vader"
     opinion_model: str | None = None
     positive_label: str = "POSITIVE"
     topic_keywords: list[str] = field(default_factory=list)
+    fluency_model: str | None = None
+    fluency_perplexity: list[float] = field(default_factory=lambda: [50.0, 1000.0])
 
     def __post_init__(self) -> None:
         if self.opinion != "vader" and not self.opinion_model:
             raise ValueError(f"scoring.opinion_model is required for opinion scorer {self.opinion!r}")
+        if self.fluency_model is not None and not self.fluency_model.strip():
+            raise ValueError("scoring.fluency_model must name a model (or be null for no perplexity)")
+        ppl = self.fluency_perplexity
+        if len(ppl) != 2 or not 0 < ppl[0] < ppl[1] or not all(math.isfinite(v) for v in ppl):
+            raise ValueError(f"scoring.fluency_perplexity must be [good, bad] with 0 < good < bad, got {ppl}")
 
 
 @dataclass(frozen=True)
