@@ -423,8 +423,9 @@ def test_extending_a_grid_trains_on_the_chosen_runs_only(trained_grid: tuple[Gri
     with pytest.raises(GridError, match="only: an empty list"):
         extend_grid(out, 3, only=[], progress=False)
 
+    assert good.slug == good.id.rsplit("-", 1)[0] and good.slug.startswith("negative")
     result = CliRunner().invoke(app, ["grid", "extend", str(out), "--steps", "3", "--workers", "1", "--no-report",
-                                      "--only", good.name])
+                                      "--only", good.slug])
     assert result.exit_code == 0, result.output
     assert "1 trainings extended to 3 steps" in result.output
     run_dir = out / "runs" / good.id

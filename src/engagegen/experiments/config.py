@@ -113,6 +113,11 @@ class Configuration:
     samples: int | None = None
 
     @property
+    def slug(self) -> str:
+        """Its id without the config hash: the grid values, e.g. ``uniform_low_high``."""
+        return self.id.rsplit("-", 1)[0]
+
+    @property
     def sample_budget(self) -> int:
         """Posts its training samples: the budget its best-of-N baseline gets."""
         return sample_budget(self.config) if self.samples is None else self.samples

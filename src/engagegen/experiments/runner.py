@@ -704,12 +704,14 @@ def extend_grid(
 
     Chosen: trainings that did not stop early and had a smaller budget; with ``below``, those that
     reached less than that fraction of the optimum; with ``only``, those of the configurations with
-    these ids or names (refined ones are left alone). Each continues from its last checkpoint in its
-    own run folder (same id: the grid's other results stay as they are), and its best-of-N baseline
-    is scored again with the larger sample budget, so the comparison stays at equal budgets. The results table records each run's own budget (``training.steps``).
+    these ids, ids without their hash (:attr:`Configuration.slug`) or names (refined ones are left
+    alone). Each continues from its last checkpoint in its own run folder (same id: the grid's other
+    results stay as they are), and its best-of-N baseline is scored again with the larger sample
+    budget, so the comparison stays at equal budgets. The results table records each run's own
+    budget (``training.steps``).
 
     >>> # extend_grid("runs/paper-central", 45, below=0.9)   # the configurations short of 90%
-    >>> # extend_grid("runs/paper-central", 45, only=["uniform_low_high"])
+    >>> # extend_grid("runs/paper-central", 45, only=["uniform_low_high"])   # by slug
     """
     if steps < 1:
         raise GridError(f"steps must be >= 1, got {steps}")
@@ -841,17 +843,17 @@ def _train_on(
     and run folder), the configuration its baselines are scored with (the sample budget of all its
     training) and the one a worker trains with ``task``, or None to leave it as it is. With
     ``below``, only trainings short of that fraction of the optimum are offered; with ``only``, only
-    the configurations with these ids or names."""
+    the configurations with these ids, slugs or names."""
     if below is not None and not 0 < below <= 1:
         raise GridError(f"below must be a fraction of the optimum in (0, 1], got {below}")
     out_dir = Path(out_dir)
     grid = load_grid_folder(out_dir)
     if only is not None:
-        known = {key for c in grid.configurations for key in (c.id, c.name)}
+        known = {key for c in grid.configurations for key in (c.id, c.slug, c.name)}
         unknown = [key for key in only if key not in known]
         if unknown or not only:
             raise GridError(f"only: {', '.join(unknown) or 'an empty list'} names no configuration of {out_dir} "
-                            "(give ids or names from its results table)")
+                            "(give ids, ids without their hash, or names from its results table)")
     use_ray = _use_ray(ray) and _connect_ray(required=bool(ray))
     with _locked(out_dir):
         log = ResultsLog(out_dir / "results.jsonl")
@@ -865,7 +867,7 @@ def _train_on(
             if t is None or t["status"] != "ok":
                 continue  # not trained yet: `engagegen grid run` trains it
             chosen = None
-            wanted = only is None or c.id in only or c.name in only
+            wanted = only is None or not {c.id, c.slug, c.name}.isdisjoint(only)
             if wanted and (below is None or t["result"]["trained_fraction"] < below):
                 chosen = choose(c, t["result"], out_dir / "runs" / c.id)
             if chosen is None:
