@@ -126,9 +126,8 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
     s = float(summary["trained_opinion_mean"])
     distance = _interval_distance(s, intervals)
     top = sorted(samples, key=lambda r: -r.get("total", 0.0))[:examples]
-    # how far the final evaluation's mean may be off by chance: near 90% of the optimum, a 64-post
-    # mean is a few points either way
-    # from "engaged": a task of one's own may write only the fields the results record needs
+    # how far the final evaluation's mean may be off by chance (near 90% of the optimum a 64-post mean
+    # is a few points either way); read from "engaged", which every task writes, not "engaged_fraction"
     fractions = [float(r["engaged"]) / summary["optimum"] for r in samples] if summary["optimum"] > 0 else []
     se = statistics.stdev(fractions) / len(fractions) ** 0.5 if len(fractions) > 1 else None
     return {
@@ -848,12 +847,14 @@ def _train_on(
         raise GridError(f"below must be a fraction of the optimum in (0, 1], got {below}")
     out_dir = Path(out_dir)
     grid = load_grid_folder(out_dir)
+    picked = None  # ids of the configurations ``only`` names
     if only is not None:
-        known = {key for c in grid.configurations for key in (c.id, c.slug, c.name)}
-        unknown = [key for key in only if key not in known]
+        named = {c.id: {c.id, c.slug, c.name} & set(only) for c in grid.configurations}
+        unknown = [key for key in only if not any(key in keys for keys in named.values())]
         if unknown or not only:
             raise GridError(f"only: {', '.join(unknown) or 'an empty list'} names no configuration of {out_dir} "
                             "(give ids, ids without their hash, or names from its results table)")
+        picked = {cid for cid, keys in named.items() if keys}
     use_ray = _use_ray(ray) and _connect_ray(required=bool(ray))
     with _locked(out_dir):
         log = ResultsLog(out_dir / "results.jsonl")
@@ -867,8 +868,7 @@ def _train_on(
             if t is None or t["status"] != "ok":
                 continue  # not trained yet: `engagegen grid run` trains it
             chosen = None
-            wanted = only is None or not {c.id, c.slug, c.name}.isdisjoint(only)
-            if wanted and (below is None or t["result"]["trained_fraction"] < below):
+            if (picked is None or c.id in picked) and (below is None or t["result"]["trained_fraction"] < below):
                 chosen = choose(c, t["result"], out_dir / "runs" / c.id)
             if chosen is None:
                 outcome.skipped.append(c.id)

@@ -86,14 +86,11 @@ def build_fluency(cfg: ScoringConfig) -> Any:
     """The fluency scorer, with perplexity under ``cfg.fluency_model`` when one is set (the embedded
     model is read from its float32 copy in the engagegen cache, made on first use)."""
     from engagegen import scoring
+    from engagegen.generation.loading import EMBEDDED_MODEL, embedded_model_dir
 
     if cfg.fluency_model is None:
         return scoring.Fluency()
-    model = cfg.fluency_model
-    from engagegen.generation.loading import EMBEDDED_MODEL, embedded_model_dir
-
-    if model == EMBEDDED_MODEL:
-        model = str(embedded_model_dir())
+    model = str(embedded_model_dir()) if cfg.fluency_model == EMBEDDED_MODEL else cfg.fluency_model
     good, bad = cfg.fluency_perplexity
     return scoring.Fluency(perplexity_model=model, perplexity_range=(good, bad))
 
