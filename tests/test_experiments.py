@@ -125,7 +125,7 @@ def test_the_real_network_config_loads_the_shipped_graph() -> None:
     cwd = Path.cwd()
     os.chdir(REPO)  # paths in configs are relative to where the grid runs
     try:
-        nets = [build_network(c.config.network, c.config.seed) for c in grid.configurations]
+        nets = [build_network(c.config.network) for c in grid.configurations]
     finally:
         os.chdir(cwd)
     assert all(net.n_users == 34 and net.n_edges == 156 for net in nets)  # the karate club, both directions

@@ -25,7 +25,7 @@ def test_generate_prints_n_posts(tiny_model_dir):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "post 1" in result.output and "post 2" in result.output and "post 3" not in result.output
-    assert "Write a short social media post about cats." in result.output
+    assert "Write a one-sentence social media post about cats." in result.output
 
 
 def test_completion_mode_shows_the_prompt_it_continues(tiny_model_dir):

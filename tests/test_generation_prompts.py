@@ -7,7 +7,7 @@ from engagegen.generation import DEFAULT_TEMPLATES, GenerationError, PromptTempl
 
 def test_default_prompts_of_each_mode():
     assert build_prompts("completion", "cats") == ["Cats are the most"]
-    assert build_prompts("instruction", "cats") == ["Write a short social media post about cats."]
+    assert build_prompts("instruction", "cats") == ["Write a one-sentence social media post about cats."]
     assert build_prompts("reply", "cats", post="Cats are overrated.") == [
         "Reply to this social media post: Cats are overrated."
     ]
@@ -88,9 +88,9 @@ def test_posts_file_errors_name_file_and_line(tmp_path):
 
 def test_tokenizer_gives_the_chat_templated_model_input(smollm2_tokenizer):
     chat = build_prompts("instruction", "cats", tokenizer=smollm2_tokenizer)
-    assert chat == [to_chat(smollm2_tokenizer, "Write a short social media post about cats.")]
+    assert chat == [to_chat(smollm2_tokenizer, "Write a one-sentence social media post about cats.")]
     assert chat[0].endswith(
-        "<|im_start|>user\nWrite a short social media post about cats.<|im_end|>\n<|im_start|>assistant\n"
+        "<|im_start|>user\nWrite a one-sentence social media post about cats.<|im_end|>\n<|im_start|>assistant\n"
     )
     # Completion prompts are raw text: the chat template is not applied.
     assert build_prompts("completion", "cats", tokenizer=smollm2_tokenizer) == ["Cats are the most"]

@@ -15,7 +15,7 @@ def test_real_smollm2_writes_posts_about_the_topic():
     assert not hasattr(generator.hf_model.config, "quantization_config")
     prompts = build_prompts("instruction", "cats")
     assert (
-        "<|im_start|>user\nWrite a short social media post about cats.<|im_end|>"
+        "<|im_start|>user\nWrite a one-sentence social media post about cats.<|im_end|>"
         in generator.format_prompts(prompts)[0]
     )
 

@@ -43,9 +43,9 @@ def fake_training(payload: dict[str, Any]) -> dict[str, Any]:
     if cfg.engagement.model == "feed" and cfg.engagement.recommender == "diverse":
         raise RuntimeError("a stand-in failure")
     run_dir = Path(payload["run_dir"])
-    net = build_network(cfg.network, cfg.seed)
+    net = build_network(cfg.network)
     agent = place_agent(net, cfg.agent)
-    model = build_engagement(cfg.engagement, cfg.seed, net)
+    model = build_engagement(cfg.engagement, cfg.network.seed, net)
     net.save(run_dir / "network.npz")
     optimum = model.optimum(net, agent)
     rng = np.random.default_rng(cfg.seed)
@@ -121,7 +121,7 @@ def test_rows_per_exposure_model_match_a_direct_computation(grid_dir: Path) -> N
         samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
         trained = [s["opinion"] for s in samples if s["policy"] == "trained"]
         net = SocialNetwork.load(run_dir / "network.npz")
-        model = build_engagement(c.config.engagement, c.config.seed, net)
+        model = build_engagement(c.config.engagement, c.config.network.seed, net)
         expected = polarization_after(model, net, summary["agent"], trained[:8])
         assert {k: row[k] for k in expected} == pytest.approx(expected)
         untuned = [s["opinion"] for s in samples if s["policy"] == "untuned"]

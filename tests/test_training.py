@@ -1,9 +1,11 @@
 """The RL loop's mechanics on a tiny random Llama with the SmolLM2 tokenizer (see conftest.py), and
 one real step with the bundled SmolLM2.
 
-What is checked: a run writes its whole record; a run killed with SIGKILL after a checkpoint and then
-resumed logs the same metrics and summary as an uninterrupted run with the same seed; configs with
-unknown keys or bad values are rejected with the key's path.
+What is checked: a run trains its stages and writes its whole record; a run killed with SIGKILL
+after a checkpoint and then resumed logs the same metrics and summary as an uninterrupted run with
+the same seed, across a stage boundary; configs with unknown keys or bad values are rejected with
+the key's path. (The tiny model writes gibberish, so its readable engagement is 0 throughout: the
+schedule's goal and stage targets are tested in test_schedule.py.)
 """
 
 from __future__ import annotations
@@ -22,17 +24,26 @@ import numpy as np
 import pytest
 
 from engagegen.config import ConfigError, dump_yaml, from_dict, to_dict
-from engagegen.training import EngagementTrainer, RunConfig, TrainingError, is_degenerate, load_run_config
+from engagegen.training import EngagementTrainer, RunConfig, TrainingError, load_run_config
 
-TIMING_KEYS = {"seconds", "wall_seconds"}
+TIMING_KEYS = {"seconds", "wall_seconds", "seconds_sampling", "seconds_reward", "seconds_policy", "seconds_optimizer",
+               "seconds_evaluation"}
+
+TWO_STAGES = [{"steps": 3, "learning_rate": 1e-3},
+              {"steps": 2, "learning_rate": 3e-4, "temperature": 0.7, "eval_samples": 6}]
 
 
-def tiny_config(model_dir: Path, **training: Any) -> RunConfig:
+def tiny_config(model_dir: Path, stages: list[dict] | None = None, **training: Any) -> RunConfig:
     return from_dict(RunConfig, {
         "topic": "cats",
         "generation": {"model": str(model_dir), "max_new_tokens": 8},
-        "training": {"steps": 4, "group_size": 4, "checkpoint_every": 2, "beta": 0.02, **training},
-        "evaluation": {"every": 2, "during_samples": 4, "samples": 4, "best_of_n_max": 8},
+        "scoring": {"fluency_model": None},  # perplexity under SmolLM2 is tested with the real model
+        # the tiny model's gibberish never ends a sentence: with the default, no post would earn a
+        # reward and the policy would not move
+        "reward": {"cut_off": 1.0},
+        "training": {"stages": stages or TWO_STAGES, "group_size": 4, "checkpoint_every": 2, "beta": 0.02,
+                     "patience": 5, **training},
+        "evaluation": {"every": 2, "during_samples": 4, "samples": 4, "best_of_n_top": 4, "best_of_n_max": 8},
     })
 
 
@@ -52,36 +63,57 @@ def finished_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     return cfg, run_dir, summary
 
 
-def test_a_run_writes_its_whole_record(finished_run: tuple[RunConfig, Path, dict]) -> None:
+def test_a_run_trains_its_stages_and_writes_its_whole_record(finished_run: tuple[RunConfig, Path, dict]) -> None:
     cfg, run_dir, summary = finished_run
     for name in ("config.yaml", "metrics.jsonl", "eval.jsonl", "samples.jsonl", "summary.json", "network.npz",
-                 "prompts.json", "adapter/adapter_config.json", "adapter/adapter_model.safetensors"):
+                 "prompts.json", "adapter/adapter_config.json", "adapter/adapter_model.safetensors",
+                 "adapter/generation.json"):
         assert (run_dir / name).exists(), name
     assert load_run_config(run_dir / "config.yaml") == cfg
 
     metrics = read_jsonl(run_dir / "metrics.jsonl")
-    assert [m["step"] for m in metrics] == [1, 2, 3, 4]
+    assert [(m["step"], m["stage"]) for m in metrics] == [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2)]
     for m in metrics:
-        for key in ("engaged_mean", "engaged_max", "engaged_fraction_mean", "opinion_mean", "optimal_intervals",
-                    "fluency_mean", "topic_mean", "flagged_count", "reward_mean", "reward_std",
-                    "frac_reward_zero_std", "kl", "seconds"):
+        for key in ("engaged_mean", "engaged_max", "engaged_fraction_mean", "readable_fraction_mean", "gate_share",
+                    "opinion_mean", "optimal_intervals", "fluency_mean", "topic_mean", "flagged_count", "reward_mean",
+                    "reward_std", "frac_reward_zero_std", "kl", "seconds", "seconds_sampling", "seconds_reward",
+                    "seconds_policy", "seconds_optimizer", "sampled_tokens", "prefilled_tokens"):
             assert key in m, key
-        assert 0 <= m["engaged_fraction_mean"] <= 1
+        # the cached decoder sampled the step's posts: the step's time splits into its phases
+        assert 0 < m["sampled_tokens"] <= cfg.training.group_size * cfg.generation.max_new_tokens
+        assert min(m["seconds_sampling"], m["seconds_reward"], m["seconds_policy"], m["seconds_optimizer"]) >= 0
+        assert m["seconds_sampling"] + m["seconds_reward"] + m["seconds_policy"] + m["seconds_optimizer"] <= m["seconds"]
+        assert 0 <= m["readable_fraction_mean"] <= m["engaged_fraction_mean"] <= 1
         assert m["engaged_mean"] <= m["engaged_max"] <= m["optimum"]
-    assert [e["step"] for e in read_jsonl(run_dir / "eval.jsonl")] == [2, 4]
+    # validations every 2 steps and at each stage's end; the second stage is judged when it opens,
+    # at its own temperature and sample size
+    evals = read_jsonl(run_dir / "eval.jsonl")
+    assert [(e["step"], e["stage"], e["temperature"], e["posts"]) for e in evals] == [
+        (2, 1, 1.0, 4), (3, 1, 1.0, 4), (3, 2, 0.7, 6), (4, 2, 0.7, 6), (5, 2, 0.7, 6)]
+    assert [e["decision"] for e in evals] == ["train", "next", "train", "train", "next"]
 
     samples = read_jsonl(run_dir / "samples.jsonl")
-    assert {s["policy"] for s in samples} == {"untuned", "best_of_n", "trained"}
-    assert sum(s["policy"] == "trained" for s in samples) == cfg.evaluation.samples
+    counts = {policy: sum(s["policy"] == policy for s in samples) for policy in ("untuned", "best_of_n", "trained")}
+    assert counts == {"untuned": 4, "best_of_n": 4, "trained": 4}
     for s in samples:
-        assert {"text", "opinion", "engaged", "total", "topic", "fluency", "flagged", "passes_gates"} <= s.keys()
+        assert {"text", "opinion", "engaged", "total", "topic", "fluency", "perplexity", "flagged", "degenerate",
+                "complete", "passes_gates", "readable_fraction"} <= s.keys()
+        assert s["readable_fraction"] == (s["engaged_fraction"] if s["passes_gates"] else 0.0)
 
     assert summary == json.loads((run_dir / "summary.json").read_text())
-    for key in ("optimum", "optimal_intervals", "untuned_engaged_mean", "best_of_n_engaged_mean", "trained_engaged_mean",
-                "trained_fraction_of_optimum", "steps", "samples_seen", "wall_seconds", "seed"):
-        assert key in summary, key
+    for policy in ("untuned", "best_of_n", "trained"):
+        for key in ("readable_fraction", "readable_fraction_se", "fraction", "fraction_se", "engaged_mean", "gate_share",
+                    "cut_off_share", "opinion_mean"):
+            assert f"{policy}_{key}" in summary, f"{policy}_{key}"
     assert summary["optimum"] == 99  # the paper's negative network: every user engageable from the centre
-    assert summary["steps"] == 4 and summary["samples_seen"] == 4 * 4
+    assert summary["steps"] == 5 and summary["samples_seen"] == 5 * 4 and summary["stages_run"] == 2
+    assert summary["validation_samples"] == 4 + 4 + 6 + 6 + 6
+    assert summary["best_of_n_n"] == 8 and summary["best_of_n_top"] == 4
+    assert summary["evaluation_seed"] == cfg.seed + 1_000_003
+    assert summary["stop_reason"] == "stage steps used"
+    # the adapter kept is the best validated one (the first, as nothing beat it), with its temperature
+    assert summary["best_step"] == 2 and summary["trained_temperature"] == 1.0
+    assert json.loads((run_dir / "adapter" / "generation.json").read_text())["temperature"] == 1.0
     # best-of-N keeps the top posts of a pool at least as large, so it cannot score below the untuned mean
     untuned = [s["total"] for s in samples if s["policy"] == "untuned"]
     best = [s["total"] for s in samples if s["policy"] == "best_of_n"]
@@ -97,7 +129,7 @@ def test_killed_run_resumes_with_the_same_metrics(finished_run: tuple[RunConfig,
     log = tmp_path / "train.log"
     with log.open("wb") as sink:  # a file, not a pipe: a full pipe would stall the child
         proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    first = run_dir / "checkpoints" / "checkpoint-2" / "engagegen_state.json"
+    first = run_dir / "checkpoints" / "stage-1" / "checkpoint-2" / "engagegen_state.json"
     deadline = time.time() + 300
     while not first.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -112,6 +144,7 @@ def test_killed_run_resumes_with_the_same_metrics(finished_run: tuple[RunConfig,
         EngagementTrainer(cfg, run_dir).train(progress=False)
     resumed = EngagementTrainer(cfg, run_dir).train(resume=True, progress=False)
 
+    # the resumed run crosses into the second stage exactly as the uninterrupted one did
     assert without_timing(read_jsonl(run_dir / "metrics.jsonl")) == without_timing(read_jsonl(reference / "metrics.jsonl"))
     assert without_timing(read_jsonl(run_dir / "eval.jsonl")) == without_timing(read_jsonl(reference / "eval.jsonl"))
     assert {k: v for k, v in resumed.items() if k != "wall_seconds"} == {k: v for k, v in summary.items() if k != "wall_seconds"}
@@ -121,14 +154,14 @@ def test_killed_run_resumes_with_the_same_metrics(finished_run: tuple[RunConfig,
 def test_a_run_killed_in_its_final_evaluation_resumes_with_its_steps(
     finished_run: tuple[RunConfig, Path, dict], tmp_path: Path
 ) -> None:
-    # training done (last checkpoint at the budget), killed before the summary was written
+    # training done (the last checkpoint closes the schedule), killed before the summary was written
     cfg, reference, summary = finished_run
     run_dir = tmp_path / "killed-late"
     shutil.copytree(reference, run_dir)
     for name in ("summary.json", "samples.jsonl"):
         (run_dir / name).unlink()
     resumed = EngagementTrainer(cfg, run_dir).train(resume=True, progress=False)
-    assert resumed["steps"] == summary["steps"] == 4 and resumed["samples_seen"] == summary["samples_seen"] == 16
+    assert resumed["steps"] == summary["steps"] == 5 and resumed["samples_seen"] == summary["samples_seen"] == 20
     assert {k: v for k, v in resumed.items() if k != "wall_seconds"} == {k: v for k, v in summary.items() if k != "wall_seconds"}
 
 
@@ -140,7 +173,8 @@ def test_evaluating_a_run_again_rewrites_the_same_summary(finished_run: tuple[Ru
     shutil.copytree(reference, run_dir)
     again = evaluate_run(run_dir, progress=False)
     assert {k: v for k, v in again.items() if k != "wall_seconds"} == {k: v for k, v in summary.items() if k != "wall_seconds"}
-    trained_for = json.loads((run_dir / "checkpoints" / "checkpoint-4" / "engagegen_state.json").read_text())["wall_seconds"]
+    state = run_dir / "checkpoints" / "stage-2" / "checkpoint-2" / "engagegen_state.json"
+    trained_for = json.loads(state.read_text())["wall_seconds"]
     assert again["wall_seconds"] > trained_for > 0  # the training's wall time is kept, this evaluation's added
     assert json.loads((run_dir / "summary.json").read_text()) == again
 
@@ -149,42 +183,17 @@ def test_resume_refuses_a_changed_config(finished_run: tuple[RunConfig, Path, di
     _, run_dir, _ = finished_run
     with pytest.raises(TrainingError, match="config differs"):
         EngagementTrainer(tiny_config(tiny_model_dir, lora_r=4), run_dir).train(resume=True, progress=False)
-    with pytest.raises(TrainingError, match="can only grow"):
-        EngagementTrainer(tiny_config(tiny_model_dir, steps=3), run_dir).train(resume=True, progress=False)
 
 
-def test_a_finished_run_given_more_steps_trains_on_from_its_checkpoint(
-    finished_run: tuple[RunConfig, Path, dict], tiny_model_dir: Path, tmp_path: Path
-) -> None:
-    cfg, reference, summary = finished_run
-    run_dir = tmp_path / "extended"
-    shutil.copytree(reference, run_dir)
-    longer = tiny_config(tiny_model_dir, steps=6)
-    extended = EngagementTrainer(longer, run_dir).train(resume=True, progress=False)
-
-    metrics = read_jsonl(run_dir / "metrics.jsonl")
-    assert [m["step"] for m in metrics] == [1, 2, 3, 4, 5, 6]
-    # the first four steps are the original run's, untouched: training continued, it did not restart
-    assert without_timing(metrics[:4]) == without_timing(read_jsonl(reference / "metrics.jsonl"))
-    assert [e["step"] for e in read_jsonl(run_dir / "eval.jsonl")] == [2, 4, 6]
-    assert extended["steps"] == 6 and extended["samples_seen"] == 6 * 4
-    assert extended["wall_seconds"] > summary["wall_seconds"] * 0.5  # the clock carries over from the checkpoint
-    assert load_run_config(run_dir / "config.yaml") == longer
-    assert extended == json.loads((run_dir / "summary.json").read_text())
-
-
-def test_a_budget_dependent_schedule_cannot_be_extended(
-    finished_run: tuple[RunConfig, Path, dict], tiny_model_dir: Path, tmp_path: Path
-) -> None:
-    cfg, reference, _ = finished_run
-    run_dir = tmp_path / "cosine"
-    shutil.copytree(reference, run_dir)
-    data = to_dict(cfg)
-    data["training"]["lr_scheduler"] = "cosine"
-    dump_yaml(from_dict(RunConfig, data), run_dir / "config.yaml")
-    data["training"]["steps"] = 6
-    with pytest.raises(TrainingError, match="'cosine' depends on the step budget"):
-        EngagementTrainer(from_dict(RunConfig, data), run_dir).train(resume=True, progress=False)
+def test_a_plateau_ends_a_stage_early(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # readable engagement stays 0 with the tiny model: no validation beats the first, so with
+    # patience 1 each stage ends at its second validation
+    cfg = tiny_config(tiny_model_dir, stages=[{"steps": 6, "learning_rate": 1e-3}, {"steps": 6, "learning_rate": 1e-4}],
+                      patience=1, budget=10)
+    summary = EngagementTrainer(cfg, tmp_path / "plateau").train(progress=False)
+    evals = read_jsonl(tmp_path / "plateau" / "eval.jsonl")
+    assert [(e["step"], e["stage"], e["decision"]) for e in evals] == [(2, 1, "train"), (4, 1, "next"), (4, 2, "next")]
+    assert summary["steps"] == 4 and summary["stop_reason"] == "plateau"
 
 
 def test_a_warm_start_begins_from_the_given_adapter(
@@ -193,8 +202,7 @@ def test_a_warm_start_begins_from_the_given_adapter(
     from safetensors.torch import load_file
 
     cfg, first, _ = finished_run
-    second = tiny_config(tiny_model_dir, steps=2, learning_rate=1e-12, lr_scheduler="linear", warmup_steps=0,
-                         init_adapter=str(first / "adapter"))
+    second = tiny_config(tiny_model_dir, stages=[{"steps": 2, "learning_rate": 1e-12}], init_adapter=str(first / "adapter"))
     run_dir = tmp_path / "second"
     summary = EngagementTrainer(second, run_dir).train(progress=False)
     evals = read_jsonl(run_dir / "eval.jsonl")
@@ -216,7 +224,7 @@ def test_a_warm_start_refuses_an_adapter_that_does_not_fit(
 ) -> None:
     _, first, _ = finished_run
     adapter = str(tmp_path / change["init_adapter"]) if "init_adapter" in change else str(first / "adapter")
-    cfg = tiny_config(tiny_model_dir, steps=2, **{**change, "init_adapter": adapter})
+    cfg = tiny_config(tiny_model_dir, stages=[{"steps": 2, "learning_rate": 1e-3}], **{**change, "init_adapter": adapter})
     with pytest.raises(TrainingError, match=message):
         EngagementTrainer(cfg, tmp_path / "run").train(progress=False)
 
@@ -229,9 +237,12 @@ def test_resume_needs_a_run_folder(tmp_path: Path, tiny_model_dir: Path) -> None
 @pytest.mark.parametrize(
     ("yaml_text", "path"),
     [
-        ("trainng: {steps: 3}\n", "trainng"),
-        ("training: {stpes: 3}\n", "training.stpes"),
-        ("training: {steps: zero}\n", "training.steps"),
+        ("trainng: {budget: 3}\n", "trainng"),
+        ("training: {budgte: 3}\n", "training.budgte"),
+        ("training: {budget: zero}\n", "training.budget"),
+        ("training: {stages: [{steps: 0, learning_rate: 0.001}]}\n", "training.stages[0]"),
+        ("training: {stages: [{steps: 5, learning_rate: 0.001, until: 2}]}\n", "training.stages[0]"),
+        ("training: {stages: []}\n", "training.stages"),
         ("training: {group_size: 1}\n", "training.group_size"),
         ("generation: {temperature: -1}\n", "generation.temperature"),
         ("reward: {preset: viral}\n", "reward.preset"),
@@ -250,23 +261,20 @@ def test_bad_configs_name_the_key(tmp_path: Path, yaml_text: str, path: str) -> 
     assert path in str(info.value)
 
 
-def test_degenerate_posts_are_caught() -> None:
-    assert is_degenerate("no cat cat cat couch")
-    assert is_degenerate("cats are cats are cats are cats are cats")
-    assert not is_degenerate("Cats, they don't care. They're a reality shattered that crumbles on the humblest.")
-
-
 @pytest.mark.slow
 def test_one_step_with_the_bundled_smollm2(tmp_path: Path) -> None:
+    # the default config, perplexity under the embedded model included, cut down to one step
     cfg = from_dict(RunConfig, {
         "generation": {"max_new_tokens": 16},
-        "training": {"steps": 1, "group_size": 2, "checkpoint_every": 1},
-        "evaluation": {"every": 1, "during_samples": 2, "samples": 2, "best_of_n_max": 2},
+        "training": {"stages": [{"steps": 1, "learning_rate": 1e-3}], "group_size": 2, "checkpoint_every": 1},
+        "evaluation": {"every": 1, "during_samples": 2, "samples": 2, "best_of_n_top": 2, "best_of_n_max": 2},
     })
     summary = EngagementTrainer(cfg, tmp_path / "run").train(progress=False)
     assert summary["steps"] == 1
     trained = [s for s in read_jsonl(tmp_path / "run" / "samples.jsonl") if s["policy"] == "trained"]
     assert len(trained) == 2 and all(s["text"].strip() for s in trained)
+    assert all(s["perplexity"] > 1 for s in trained)  # scored under the untuned model
+    assert summary["untuned_perplexity_median"] > 1 and summary["perplexity_ratio"] > 0
 
 
 def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(
@@ -275,30 +283,29 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(
     import errno
 
     from engagegen.training import checkpoint as checkpoint_module
-    from engagegen.training import trainer as trainer_module
+    from engagegen.training import trl_adapter as adapter_module
 
     cfg, reference, _ = finished_run
     real_finalize = checkpoint_module.finalize_checkpoint
 
     def finalize_or_fail(staged: Path, final: Path, state: dict) -> Path:
-        if final.name == "checkpoint-4":
+        if final.parent.name == "stage-2" and final.name == "checkpoint-2":
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_finalize(staged, final, state)
 
-    monkeypatch.setattr(trainer_module, "finalize_checkpoint", finalize_or_fail)
+    monkeypatch.setattr(adapter_module, "finalize_checkpoint", finalize_or_fail)
     run_dir = tmp_path / "full-disk"
     with pytest.raises(OSError, match="No space left"):
         EngagementTrainer(cfg, run_dir).train(progress=False)
-    assert checkpoint_module.latest_checkpoint(run_dir / "checkpoints").name == "checkpoint-2"
+    assert checkpoint_module.latest_checkpoint(run_dir / "checkpoints" / "stage-1").name == "checkpoint-3"
 
-    monkeypatch.setattr(trainer_module, "finalize_checkpoint", real_finalize)
+    monkeypatch.setattr(adapter_module, "finalize_checkpoint", real_finalize)
     EngagementTrainer(cfg, run_dir).train(resume=True, progress=False)
     assert without_timing(read_jsonl(run_dir / "metrics.jsonl")) == without_timing(read_jsonl(reference / "metrics.jsonl"))
 
 
 def test_rloo_trains_too(tiny_model_dir: Path, tmp_path: Path) -> None:
-    cfg = from_dict(RunConfig, {**to_dict(tiny_config(tiny_model_dir, steps=2)), "training": {
-        **to_dict(tiny_config(tiny_model_dir, steps=2))["training"], "algorithm": "rloo"}})
+    cfg = tiny_config(tiny_model_dir, stages=[{"steps": 2, "learning_rate": 1e-3}], algorithm="rloo")
     summary = EngagementTrainer(cfg, tmp_path / "rloo").train(progress=False)
     assert summary["steps"] == 2
     assert len(read_jsonl(tmp_path / "rloo" / "metrics.jsonl")) == 2
@@ -316,7 +323,7 @@ def test_a_network_file_that_does_not_load_is_a_clear_error(tiny_model_dir: Path
 def test_reply_mode_trains_against_the_authors_audiences(tiny_model_dir: Path, tmp_path: Path) -> None:
     posts = tmp_path / "posts.csv"
     posts.write_text("text,author\nMy cat knocked every glass off the table today.,3\nAre cats better than dogs?,10\n")
-    base = to_dict(tiny_config(tiny_model_dir, steps=2))
+    base = to_dict(tiny_config(tiny_model_dir, stages=[{"steps": 2, "learning_rate": 1e-3}]))
     cfg = from_dict(RunConfig, {**base, "generation": {**base["generation"], "mode": "reply", "reply_posts": str(posts)}})
     summary = EngagementTrainer(cfg, tmp_path / "reply").train(progress=False)
     assert summary["steps"] == 2

@@ -43,8 +43,8 @@ def compare(
         if r["status"] != "ok":
             table.add_row(r["model"], "[yellow]missing[/yellow]", *["-"] * 5)
             continue
-        table.add_row(r["model"], f"{r['optimum']:g}", _percent(r["untuned_fraction_of_optimum"]),
-                      _percent(r["best_of_n_fraction_of_optimum"]), _percent(r["trained_fraction_of_optimum"]),
+        table.add_row(r["model"], f"{r['optimum']:g}", _percent(r["untuned_readable_fraction"]),
+                      _percent(r["best_of_n_readable_fraction"]), _percent(r["trained_readable_fraction"]),
                       f"{r['polarization_before']:.4f}", f"{r['polarization_after']:.4f}")
     console.print(table)
     missing = [r for r in rows if r["status"] != "ok"]

@@ -20,26 +20,37 @@ def _show_summary(summary: dict, run_dir: Path) -> None:
     with friendly_errors():
         target = run_posts_target(run_dir, summary)
         report = run_report(run_dir, target=target)
-    table = Table(title=f"run {run_dir}")
+    table = Table(title=f"run {run_dir}: {summary['trained_posts']} fresh posts per policy")
     table.add_column("policy")
-    table.add_column("mean engaged", justify="right")
-    table.add_column("of optimum", justify="right")
+    table.add_column("readable engagement", justify="right")
+    table.add_column("raw engagement", justify="right")
+    table.add_column("mean users (readable)", justify="right")
+    table.add_column("posts passing gates", justify="right")
     opt = summary["optimum"]
-    for name, key in (("untuned", "untuned"), (f"best-of-{summary.get('best_of_n_n', 'N')}", "best_of_n"), ("trained", "trained")):
-        value = summary[f"{key}_engaged_mean"]
-        table.add_row(name, f"{value:.1f}", f"{value / opt:.1%}" if opt else "-")
-    table.add_row("exact optimum", f"{opt:g}", "100%")
+    best_of_n = f"best {summary['best_of_n_top']} of {summary['best_of_n_n']} untuned"
+    for name, key in (("untuned", "untuned"), (best_of_n, "best_of_n"), ("trained", "trained")):
+        se = summary.get(f"{key}_readable_fraction_se")
+        table.add_row(name, f"{summary[f'{key}_readable_fraction']:.1%}" + (f" ± {se:.1%}" if se else ""),
+                      f"{summary[f'{key}_fraction']:.1%}", f"{summary[f'{key}_readable_engaged_mean']:.1f}",
+                      f"{summary[f'{key}_gate_share']:.0%}")
+    table.add_row("exact optimum", "100%", "100%", f"{opt:g}", "")
     console.print(table)
-    console.print(f"trained posts passing topic/fluency gates: {summary['trained_gate_share']:.0%}; "
-                  f"steps {summary['steps']}; wall time {summary['wall_seconds'] / 60:.1f} min")
+    ratio = summary.get("perplexity_ratio")
+    console.print(f"Readable engagement counts a post failing a gate (topic, fluency with perplexity, repetition, "
+                  f"cut off, moderation) as engaging no one; ± one standard error. Trained posts: median perplexity "
+                  f"{'n/a' if ratio is None else f'{ratio:.1f}x'} the untuned model's, "
+                  f"{summary['trained_cut_off_share']:.0%} cut off. {summary['steps']} steps in "
+                  f"{summary['stages_run']} stage(s) ({summary['stop_reason']}); best at step {summary['best_step']}; "
+                  f"wall time {summary['wall_seconds'] / 60:.1f} min")
     where = describe_target(target)
     if where:
         console.print(where)
     console.print(f"report: {report}")
 
 
-def _train(config_path: Path | None, out: Path | None, resume: Path | None, steps: int | None) -> None:
-    from engagegen.config import from_dict, to_dict
+def _train(config_path: Path | None, out: Path | None, resume: Path | None, seed: int | None) -> None:
+    from dataclasses import replace
+
     from engagegen.training import EngagementTrainer, RunConfig, load_run, load_run_config
 
     with friendly_errors():
@@ -48,10 +59,8 @@ def _train(config_path: Path | None, out: Path | None, resume: Path | None, step
         else:
             cfg = load_run_config(config_path) if config_path else RunConfig()
             run_dir = out or Path("runs") / (config_path.stem if config_path else "default")
-        if steps is not None:  # with --resume: a larger budget for the run (it continues from its last checkpoint)
-            data = to_dict(cfg)
-            data["training"]["steps"] = steps
-            cfg = from_dict(RunConfig, data)
+            if seed is not None:
+                cfg = replace(cfg, seed=seed)
         summary = EngagementTrainer(cfg, run_dir).train(resume=resume is not None)
         if summary.get("interrupted"):
             console.print(f"stopped at step {summary['step']}; continue with `engagegen train --resume {run_dir}`")
@@ -64,22 +73,26 @@ def train(
     config: Path | None = typer.Argument(None, help="Run config (YAML). Omit with --resume."),
     out: Path | None = typer.Option(None, help="Run folder (default runs/<config name>)."),
     resume: Path | None = typer.Option(None, help="Continue the run in this folder from its last checkpoint."),
-    steps: int | None = typer.Option(None, help="Override training.steps; with --resume, give the run more steps."),
+    seed: int | None = typer.Option(None, help="Training seed (sampling, training, evaluation); the network keeps network.seed."),
 ) -> None:
     """Train a policy with RL against the simulated audience described by CONFIG."""
     if config is None and resume is None:
         raise typer.BadParameter("give a CONFIG file, or --resume RUN_DIR")
-    _train(config, out, resume, steps)
+    if seed is not None and resume is not None:
+        raise typer.BadParameter("--seed starts a new run; a resumed run keeps its own seed")
+    _train(config, out, resume, seed)
 
 
 @app.command()
 def run(
     out: Path = typer.Option(Path("runs/demo"), help="Run folder."),
-    steps: int | None = typer.Option(None, help="Override training.steps."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    seed: int | None = typer.Option(None, help="Training seed (sampling, training, evaluation); the network keeps network.seed."),
 ) -> None:
     """The main job with the default config: the paper's negative network, agent central, topic cats, SmolLM2 + LoRA."""
-    _train(None, out, out if resume else None, steps)
+    if seed is not None and resume:
+        raise typer.BadParameter("--seed starts a new run; a resumed run keeps its own seed")
+    _train(None, out, out if resume else None, seed)
 
 
 @app.command()

@@ -130,7 +130,7 @@ _QUARTERS = ("none", "about a quarter", "about half", "about three quarters", "a
 
 def steered_prompt(topic: str, audience: str) -> str:
     """The prompt-steered baseline's request: the audience's opinion mix and a post that fits it."""
-    return (f"Write a short social media post about {topic} for your followers. About your followers: {audience}. "
+    return (f"Write a one-sentence social media post about {topic} for your followers. About your followers: {audience}. "
             f"Write the post so that as many of them as possible agree with it and share it.")
 
 
@@ -271,9 +271,9 @@ class BaselineScorer:
     def network(self, cfg: RunConfig) -> Any:
         from engagegen.training.build import build_network
 
-        key = _key([to_dict(cfg.network), cfg.seed])
+        key = _key(to_dict(cfg.network))
         if key not in self._networks:
-            self._networks[key] = build_network(cfg.network, cfg.seed)
+            self._networks[key] = build_network(cfg.network)
         return self._networks[key]
 
     def audience(self, cfg: RunConfig) -> tuple[Any, int]:
@@ -304,7 +304,7 @@ class BaselineScorer:
         from engagegen.training.build import build_engagement, build_reward
 
         net, agent = self.audience(cfg)
-        engagement = build_engagement(cfg.engagement, cfg.seed, net)
+        engagement = build_engagement(cfg.engagement, cfg.network.seed, net)
         if cfg.generation.mode == "reply":
             return build_reward(cfg, net, agent, engagement)
         return EngagementReward(network=net, source=agent, engagement=engagement, topic=cfg.topic, config=cfg.reward,
@@ -312,17 +312,14 @@ class BaselineScorer:
 
 
 def _policy(out: Any, name: str) -> dict[str, Any]:
-    from engagegen.training import gate_pass
-
     return {f"{name}_n": len(out), f"{name}_engaged": float(out.engaged.mean()),
-            f"{name}_fraction": float(out.engaged_fraction.mean()), f"{name}_gate_share": float(gate_pass(out).mean()),
+            f"{name}_readable_fraction": float(out.readable_fraction.mean()),
+            f"{name}_fraction": float(out.engaged_fraction.mean()), f"{name}_gate_share": float(out.passes_gates.mean()),
             f"{name}_opinion": float(out.opinion.mean())}
 
 
 def _examples(out: Any, policy: str, k: int) -> list[dict[str, Any]]:
-    from engagegen.training import gate_pass
-
-    passed = gate_pass(out)
+    passed = out.passes_gates
     top = np.argsort(-out.total, kind="stable")[:k]
     return [{"policy": policy, "text": out.text[i], "opinion": round(float(out.opinion[i]), 4),
              "engaged": float(out.engaged[i]), "total": round(float(out.total[i]), 4), "passes_gates": bool(passed[i])}

@@ -112,7 +112,7 @@ def run_target(run_dir: str | Path, agent: int, opinions: dict[str, Any]) -> dic
         return {}
     cfg = from_dict(RunConfig, load_yaml(run_dir / "config.yaml"))
     network = SocialNetwork.load(run_dir / "network.npz")
-    return target_columns(build_engagement(cfg.engagement, cfg.seed, network), network, agent, opinions)
+    return target_columns(build_engagement(cfg.engagement, cfg.network.seed, network), network, agent, opinions)
 
 
 def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: int = 3, *, target: bool = True) -> dict[str, Any]:
@@ -133,13 +133,14 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
     return {
         **(run_target(run_dir, int(summary["agent"]), {"trained": [float(r["opinion"]) for r in samples]}) if target else {}),
         "optimum": summary["optimum"], "optimal_intervals": intervals,
-        "trained_engaged": summary["trained_engaged_mean"], "trained_fraction": summary["trained_fraction_of_optimum"],
-        "trained_fraction_se": se,
+        "trained_engaged": summary["trained_engaged_mean"], "trained_fraction": summary["trained_fraction"],
+        "trained_fraction_se": se, "trained_readable_fraction": summary.get("trained_readable_fraction"),
+        "trained_readable_fraction_se": summary.get("trained_readable_fraction_se"),
         "trained_gate_share": summary.get("trained_gate_share"), "trained_opinion": s,
         "final_opinion_in_optimal": distance == 0.0, "final_opinion_distance": distance,
         "steps_to_90": steps_eval, "samples_to_90": None if steps_eval is None else steps_eval * group,
         "steps_to_90_train": steps_train, "samples_to_90_train": None if steps_train is None else steps_train * group,
-        "steps": summary.get("steps"), "best_step": summary.get("best_step"), "early_stopped": summary.get("early_stopped"),
+        "steps": summary.get("steps"), "best_step": summary.get("best_step"), "stop_reason": summary.get("stop_reason"),
         "samples_seen": summary.get("samples_seen"), "wall_seconds": summary.get("wall_seconds"),
         "trainer_untuned_engaged": summary.get("untuned_engaged_mean"),
         "trainer_best_of_n_engaged": summary.get("best_of_n_engaged_mean"),
@@ -161,30 +162,21 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
 
 def train_configuration(payload: dict[str, Any]) -> dict[str, Any]:
     """The default task: train one configuration in its run folder, resuming a run left there.
-
-    A folder whose run already finished (``summary.json``) is read, not trained again, unless the
-    configuration gives it a larger step budget than it had and it did not stop early: then it
-    continues from its last checkpoint (see :func:`extend_grid`).
-    """
+    A folder whose run already finished (``summary.json``) is read, not trained again."""
     from engagegen.config import from_dict
     from engagegen.training import EngagementTrainer, RunConfig
-    from engagegen.training.checkpoint import latest_checkpoint
-
     cfg = from_dict(RunConfig, payload["config"])
     run_dir = Path(payload["run_dir"])
     group = cfg.training.group_size * cfg.training.prompts_per_step
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    if summary is None or (not summary["early_stopped"] and summary["steps"] < cfg.training.steps):
-        if summary is None:
-            from engagegen.network import place_agent
-            from engagegen.training.build import build_network
+    if summary is None:
+        from engagegen.network import place_agent
+        from engagegen.training.build import build_network
 
-            # A configuration whose audience cannot be built fails here, in a second, not after loading a model.
-            place_agent(build_network(cfg.network, cfg.seed), cfg.agent)
-            resume = (run_dir / "metrics.jsonl").exists() or latest_checkpoint(run_dir / "checkpoints") is not None
-        else:
-            resume = True  # a finished run given a larger budget trains on from its last checkpoint
+        # A configuration whose audience cannot be built fails here, in a second, not after loading a model.
+        place_agent(build_network(cfg.network), cfg.agent)
+        resume = (run_dir / "metrics.jsonl").exists() or (run_dir / "config.yaml").exists()
         summary = EngagementTrainer(cfg, run_dir).train(resume=resume, progress=False)
         if summary.get("interrupted"):
             return {"interrupted": True, "step": summary.get("step")}
@@ -807,7 +799,7 @@ def collect_grid(out_dir: str | Path, *, baselines: bool = False, progress: bool
                 b, t = recorded.get(c.id), training.get(c.id)
                 if b and b["status"] == "ok" and not baselines:
                     net, agent = audiences.audience(c.config)
-                    target = target_columns(build_engagement(c.config.engagement, c.config.seed, net), net, agent, {})
+                    target = target_columns(build_engagement(c.config.engagement, c.config.network.seed, net), net, agent, {})
                     log.append({**b, "result": {**b["result"], **target}})
                     outcome.scored.append(c.id)
                 if t and t["status"] == "ok":

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engagegen.generation.base import GenerationError, check_generate_args
+from engagegen.generation.decoding import cached_decoder, end_token_ids
 from engagegen.generation.loading import EMBEDDED_MODEL, load_adapter, load_model_and_tokenizer
 from engagegen.generation.prompts import to_chat
 
@@ -159,27 +160,40 @@ class LocalModel:
     def _generate_batch(
         self, texts: list[str], templated: bool, n: int, max_new_tokens: int, temperature: float, top_p: float
     ) -> list[list[str]]:
+        sample = temperature > 0
+        copies = n if sample else 1
+        # Chat-templated text already holds its special tokens; other text gets the tokenizer's usual ones.
+        decoder = cached_decoder(self.hf_model)
+        if decoder is not None:
+            prompt_ids = self.tokenizer(texts, add_special_tokens=not templated)["input_ids"]
+            completions = decoder.sample(prompt_ids, copies, max_new_tokens=max_new_tokens, temperature=temperature,
+                                         top_p=top_p, eos_token_ids=end_token_ids(self.hf_model, self.tokenizer)).token_ids
+        else:
+            completions = self._generate_with_transformers(texts, templated, copies, max_new_tokens, temperature, top_p)
+        decoded = [text.strip() for text in self.tokenizer.batch_decode(completions, skip_special_tokens=True)]
+        if not sample:
+            return [[text] * n for text in decoded]
+        return [decoded[i * n : (i + 1) * n] for i in range(len(texts))]
+
+    def _generate_with_transformers(
+        self, texts: list[str], templated: bool, copies: int, max_new_tokens: int, temperature: float, top_p: float
+    ) -> list[list[int]]:
+        """``transformers.generate``, for the architectures the cached decoder does not run."""
         from transformers import GenerationConfig
 
-        # Chat-templated text already holds its special tokens; other text gets the tokenizer's usual ones.
         encoded = self.tokenizer(
             texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=not templated
         ).to(self.device)
         sample = temperature > 0
-        eos_token_id = self.hf_model.generation_config.eos_token_id
         config = GenerationConfig(
             max_new_tokens=max_new_tokens,
             do_sample=sample,
-            num_return_sequences=n if sample else 1,
+            num_return_sequences=copies,
             pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.tokenizer.eos_token_id if eos_token_id is None else eos_token_id,
+            eos_token_id=end_token_ids(self.hf_model, self.tokenizer),
             **({"temperature": float(temperature), "top_k": 0, "top_p": float(top_p)} if sample else {}),
         )
         output = self.hf_model.generate(
             input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], generation_config=config
         )
-        new_tokens = output[:, encoded["input_ids"].shape[1] :]
-        decoded = [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
-        if not sample:
-            return [[text] * n for text in decoded]
-        return [decoded[i * n : (i + 1) * n] for i in range(len(texts))]
+        return output[:, encoded["input_ids"].shape[1] :].tolist()

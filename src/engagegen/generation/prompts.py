@@ -37,7 +37,7 @@ POST_COLUMNS = ("text", "post")
 
 DEFAULT_TEMPLATES: dict[str, str] = {
     "completion": "{Topic} are the most",
-    "instruction": "Write a short social media post about {topic}.",
+    "instruction": "Write a one-sentence social media post about {topic}.",
     "reply": "Reply to this social media post: {post}",
 }
 
@@ -71,7 +71,7 @@ class PromptTemplate:
     >>> PromptTemplate("completion").render("cats")
     'Cats are the most'
     >>> PromptTemplate("instruction").render("cats")
-    'Write a short social media post about cats.'
+    'Write a one-sentence social media post about cats.'
     >>> PromptTemplate("reply").render("cats", post="Cats rule.")
     'Reply to this social media post: Cats rule.'
     """
@@ -194,7 +194,7 @@ def build_prompts(
     >>> build_prompts("completion", "cats")
     ['Cats are the most']
     >>> build_prompts("instruction", ["cats", "dogs"])
-    ['Write a short social media post about cats.', 'Write a short social media post about dogs.']
+    ['Write a one-sentence social media post about cats.', 'Write a one-sentence social media post about dogs.']
     >>> build_prompts("reply", "cats", post=["I love cats.", "Cats scratch."], template="On {topic}, answer: {post}")
     ['On cats, answer: I love cats.', 'On cats, answer: Cats scratch.']
     """

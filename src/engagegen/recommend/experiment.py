@@ -44,8 +44,9 @@ OUTPUT_FILES = ("recommenders.json", "recommenders.csv", "figures/recommenders.p
 
 #: Engagement numbers copied from each run's summary.json.
 _SUMMARY_KEYS = ("optimum", "untuned_engaged_mean", "best_of_n_engaged_mean", "trained_engaged_mean",
-                 "untuned_fraction_of_optimum", "best_of_n_fraction_of_optimum", "trained_fraction_of_optimum",
-                 "trained_opinion_mean", "steps", "wall_seconds")
+                 "untuned_readable_fraction", "best_of_n_readable_fraction", "trained_readable_fraction",
+                 "untuned_fraction", "best_of_n_fraction", "trained_fraction", "trained_opinion_mean", "steps",
+                 "wall_seconds")
 
 
 def polarization_after(model: Any, network: SocialNetwork, agent: int, messages: Sequence[float]) -> dict[str, float]:
@@ -116,7 +117,7 @@ def _compare_run(cfg: Any, run_dir: Path, sequence_posts: int, baseline: dict[st
         row.update(untuned_engaged_mean=b["untuned_engaged"], untuned_fraction_of_optimum=b["untuned_fraction"],
                    best_of_n_engaged_mean=b["best_of_n_topk_engaged"], best_of_n_fraction_of_optimum=b["best_of_n_topk_fraction"],
                    best_of_n_n=b["best_of_n_n"], baselines_from="grid")
-    row.update(polarization_after(build_engagement(cfg.engagement, cfg.seed, network), network, agent, messages))
+    row.update(polarization_after(build_engagement(cfg.engagement, cfg.network.seed, network), network, agent, messages))
     return row
 
 

@@ -39,18 +39,26 @@ def _plt() -> Any:
 def _engagement_figure(metrics: list[dict], evals: list[dict], summary: dict) -> Any:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    steps = [m["step"] for m in metrics if "engaged_mean" in m]
-    ax.plot(steps, [m["engaged_mean"] for m in metrics if "engaged_mean" in m], label="mean engaged (training samples)")
-    ax.plot(steps, [m["engaged_max"] for m in metrics if "engaged_max" in m], alpha=0.4, label="max engaged")
+    rows = [m for m in metrics if "readable_fraction_mean" in m]
+    steps = [m["step"] for m in rows]
+    ax.plot(steps, [m["readable_fraction_mean"] for m in rows], label="readable (training posts)")
+    ax.plot(steps, [m["engaged_fraction_mean"] for m in rows], alpha=0.4, label="raw (training posts)")
     if evals:
-        opt = summary.get("optimum") or 1.0
-        ax.plot([e["step"] for e in evals], [e["engaged_fraction"] * opt for e in evals], "o-", label="held-out evaluation")
-    if "optimum" in summary:
-        ax.axhline(summary["optimum"], color="k", ls="--", lw=1, label=f"exact optimum ({summary['optimum']:g})")
-    if "untuned_engaged_mean" in summary:
-        ax.axhline(summary["untuned_engaged_mean"], color="tab:red", ls=":", lw=1.5, label="untuned model")
-    ax.set_xlabel("step")
-    ax.set_ylabel("users engaged")
+        ax.plot([e["step"] for e in evals], [e["readable_fraction"] for e in evals], "o-", label="readable (validation posts)")
+        starts: dict[int, int] = {}
+        for e in evals:
+            starts.setdefault(e.get("stage", 1), e["step"])
+        for stage, step in starts.items():
+            if stage > 1:
+                ax.axvline(step, color="grey", lw=0.6, ls=":")
+    ax.axhline(1.0, color="k", ls="--", lw=1, label=f"exact optimum ({summary.get('optimum', 0):g} users)")
+    for key, colour, label in (("untuned_readable_fraction", "tab:red", "untuned model"),
+                               ("best_of_n_readable_fraction", "tab:green", "best-of-N")):
+        if key in summary:
+            ax.axhline(summary[key], color=colour, ls=":", lw=1.5, label=label)
+    ax.set_xlabel("step (dotted: a new stage)")
+    ax.set_ylabel("engagement / optimum")
+    ax.set_ylim(-0.02, 1.05)
     ax.legend(fontsize=8, loc="best")
     return fig
 
@@ -112,7 +120,7 @@ def _network_figure(run_dir: Path, message: float | None) -> Any:
     sc = nx.draw_networkx_nodes(g, pos, nodelist=nodes, node_color=[net.opinions[u] for u in nodes], cmap="coolwarm",
                                 vmin=0, vmax=1, node_size=40, ax=ax)
     if message is not None:
-        active = build_engagement(cfg.engagement, cfg.seed, net).simulate(net, agent, message).active
+        active = build_engagement(cfg.engagement, cfg.network.seed, net).simulate(net, agent, message).active
         ringed = [u for u in active.tolist() if u in keep]
         nx.draw_networkx_nodes(g, pos, nodelist=ringed, node_color="none", edgecolors="k", linewidths=1.2, node_size=70, ax=ax)
     nx.draw_networkx_nodes(g, pos, nodelist=[agent], node_color="gold", node_shape="*", node_size=400, edgecolors="k", ax=ax)
@@ -136,13 +144,15 @@ def run_report(run_dir: str | Path, *, target: dict[str, Any] | None = None) -> 
     best_post = max(trained, key=lambda s: s["total"]) if trained else None
     if target is None:
         target = run_posts_target(run_dir, summary)
+    best_of_n = f"best {summary.get('best_of_n_top', 'k')} of {summary.get('best_of_n_n', 'N')}"
     kpis = [
         ("exact optimum", f"{summary['optimum']:g}"),
-        ("untuned mean engaged", f"{summary['untuned_engaged_mean']:.1f}"),
-        (f"best-of-{summary.get('best_of_n_n', 'N')} mean engaged", f"{summary['best_of_n_engaged_mean']:.1f}"),
-        ("trained mean engaged", f"{summary['trained_engaged_mean']:.1f}"),
-        ("trained / optimum", f"{100 * summary['trained_fraction_of_optimum']:.1f}%"),
-        ("trained posts passing gates", f"{100 * summary['trained_gate_share']:.0f}%"),
+        ("trained: readable engagement", f"{100 * summary['trained_readable_fraction']:.1f}% "
+                                         f"± {100 * summary['trained_readable_fraction_se']:.1f}"),
+        ("trained: raw engagement", f"{100 * summary['trained_fraction']:.1f}%"),
+        (f"{best_of_n} untuned: readable", f"{100 * summary['best_of_n_readable_fraction']:.1f}%"),
+        ("untuned: readable", f"{100 * summary['untuned_readable_fraction']:.1f}%"),
+        ("trained posts passing every gate", f"{100 * summary['trained_gate_share']:.0f}%"),
         *([("trained posts reaching 90% of the optimum", f"{100 * target['trained_on_target']:.0f}%")]
           if "trained_on_target" in target else []),
         ("steps", str(summary["steps"])),
@@ -154,7 +164,9 @@ def run_report(run_dir: str | Path, *, target: dict[str, Any] | None = None) -> 
                 f'{html.escape(describe_target(target))} Seed {summary["seed"]}, agent user {summary.get("agent")}.</p>')
     if metrics:
         body.append("<h2>Engagement per step</h2>" + figure_tag(_engagement_figure(metrics, evals, summary),
-                    "Users engaged by the posts sampled at each step, against the exact optimum and the untuned model."))
+                    "Engagement as a fraction of the exact optimum: readable (a post failing a gate engages no "
+                    "one) and raw, for the posts sampled at each step and for the validation posts, against the "
+                    "untuned model and best-of-N (final evaluation)."))
         body.append("<h2>Opinion value per step</h2>" + figure_tag(_opinion_figure(metrics, summary, target),
                     "Mean opinion value s of the sampled posts; the green band is where engagement is optimal, "
                     "the light one where it reaches 90% of the optimum."))
@@ -164,7 +176,7 @@ def run_report(run_dir: str | Path, *, target: dict[str, Any] | None = None) -> 
         if best_post is not None:
             caption += f"; ringed: users engaged by the best trained post (s = {best_post['opinion']:.3f})"
         body.append("<h2>Network</h2>" + figure_tag(_network_figure(run_dir, best_post["opinion"] if best_post else None), caption))
-    columns = ["policy", "text", "opinion", "engaged", "topic", "fluency", "flagged", "passes_gates", "total"]
+    columns = ["policy", "text", "opinion", "engaged", "topic", "fluency", "perplexity", "passes_gates", "reason", "total"]
     for policy, title in (("untuned", "Untuned model"), ("best_of_n", "Best-of-N (untuned)"), ("trained", "Trained policy")):
         rows = [s for s in samples if s["policy"] == policy][:12]
         body.append(f"<h2>{title}: example posts</h2>" + table_tag(rows, columns))

@@ -12,6 +12,7 @@ import numpy as np
 from engagegen.engagement.base import EngagementModel, Optimum, check_source
 from engagegen.network.graph import SocialNetwork
 from engagegen.reward.lookup import EngagementLookup
+from engagegen.scoring.form import ends_a_sentence, is_degenerate
 
 __all__ = ["EngagementReward", "RewardConfig", "RewardBreakdown", "RewardError"]
 
@@ -47,6 +48,9 @@ class RewardConfig:
         look alike. Meant for a later, fine-tuning training stage (``engagegen grid refine --set``).
     prompt_copy_threshold: a post whose character similarity to its prompt is at least this is a
         copy of the prompt and gets no reward.
+    cut_off: the reward of a post that does not end where a sentence ends (cut off by the length
+        limit), as a share of what it would get otherwise. 0 (default): such a post earns nothing,
+        as a degenerate (looping) or flagged one.
     """
 
     preset: Literal["constrained", "paper"] = "constrained"
@@ -60,6 +64,7 @@ class RewardConfig:
     smoothing_width: int = 2
     sharpness: float = 1.0
     prompt_copy_threshold: float = 0.8
+    cut_off: float = 0.0
 
     def __post_init__(self) -> None:
         if self.preset not in ("constrained", "paper"):
@@ -75,19 +80,27 @@ class RewardConfig:
             raise RewardError("reward config sharpness applies to the 'constrained' preset; the 'paper' preset is the authors' formula as it is")
         if self.smoothing_width < 0:
             raise RewardError(f"reward config smoothing_width must be >= 0, got {self.smoothing_width!r}")
+        if not 0 <= self.cut_off <= 1:
+            raise RewardError(f"reward config cut_off must be in [0, 1], got {self.cut_off!r}")
         if not 0 < self.prompt_copy_threshold <= 1:
             raise RewardError(f"reward config prompt_copy_threshold must be in (0, 1], got {self.prompt_copy_threshold!r}")
 
 
 @dataclass
 class RewardBreakdown:
-    """Per-post arrays of every reward component, and why a post got nothing (``reason``, '' if scored)."""
+    """Per-post arrays of every reward component, and why a post got nothing (``reason``, '' if scored).
+
+    ``passes_gates``: the post is readable: on topic and fluent (each gate at least 0.5), not
+    flagged, not degenerate, ending where a sentence ends, not empty and not a copy of its prompt.
+    ``readable_fraction``: engagement as a fraction of the optimum counting only readable posts
+    (0 for the others): the headline measure of every result."""
 
     text: list[str]
     opinion: np.ndarray
     engaged: np.ndarray
     engaged_fraction: np.ndarray
     fluency: np.ndarray
+    perplexity: np.ndarray  # under the fluency scorer's reference model (NaN without one)
     topic: np.ndarray
     topic_gate: np.ndarray
     fluency_gate: np.ndarray
@@ -96,6 +109,10 @@ class RewardBreakdown:
     out_of_language: np.ndarray  # scored anyway, but the scorers were made for English text
     optimal_distance: np.ndarray
     shaping: np.ndarray
+    degenerate: np.ndarray
+    complete: np.ndarray
+    passes_gates: np.ndarray
+    readable_fraction: np.ndarray
     total: np.ndarray
     reason: list[str] = field(default_factory=list)
 
@@ -132,6 +149,8 @@ class RewardBreakdown:
             "engaged_mean": float(self.engaged.mean()),
             "engaged_max": float(self.engaged.max()),
             "engaged_fraction_mean": float(self.engaged_fraction.mean()),
+            "readable_fraction_mean": float(self.readable_fraction.mean()),
+            "gate_share": float(self.passes_gates.mean()),
             "opinion_mean": float(self.opinion.mean()),
             "fluency_mean": float(self.fluency.mean()),
             "topic_mean": float(self.topic.mean()),
@@ -215,10 +234,16 @@ class EngagementReward:
         opt = float(self.optimum.value)
         fraction = engaged / opt if opt > 0 else np.zeros(n)
         distance = np.array([self.optimum.distance(v) for v in s])
-        fluency = np.asarray(self.fluency.score(scored), dtype=np.float64)
+        if hasattr(self.fluency, "details"):  # the built-in scorer also tells each post's perplexity
+            details = self.fluency.details(scored)
+            fluency, perplexity = np.asarray(details.score, dtype=np.float64), np.asarray(details.perplexity, dtype=np.float64)
+        else:
+            fluency, perplexity = np.asarray(self.fluency.score(scored), dtype=np.float64), np.full(n, np.nan)
         topic = np.asarray(self.topic_scorer.score(scored), dtype=np.float64)
         flags = self.moderation.flags(scored)
         flagged = np.array([bool(f) for f in flags], dtype=bool)
+        degenerate = np.array([is_degenerate(t) for t in scored], dtype=bool)
+        complete = np.array([ends_a_sentence(t) for t in scored], dtype=bool) & ~empty
         out_of_language = np.asarray(self.language.out_of_language(scored), dtype=bool) & ~empty
         cfg = self.config
         topic_gate = _logistic(topic, cfg.topic_threshold, cfg.topic_softness)
@@ -234,20 +259,34 @@ class EngagementReward:
         else:
             total = (engaged + cfg.shaping_scale * shaping) / opt if opt > 0 else np.zeros(n)
             total = (total * topic_gate * fluency_gate) ** cfg.sharpness
+            total[~complete] *= cfg.cut_off
+            for i in np.flatnonzero(~complete):
+                reason[i] = "cut off mid-sentence"
+            total[degenerate] = 0.0
+            for i in np.flatnonzero(degenerate):
+                reason[i] = "degenerate (repeats itself)"
             total[flagged] = 0.0
             for i in np.flatnonzero(flagged):
                 reason[i] = "flagged: " + ", ".join(flags[i])
-            if prompts is not None:
-                for i, (p, t) in enumerate(zip(prompts, texts)):
-                    if t.strip() and _copies(p, t, cfg.prompt_copy_threshold):
-                        total[i], reason[i] = 0.0, "copies the prompt"
+        copied = np.zeros(n, dtype=bool)
+        if prompts is not None:
+            for i, (p, t) in enumerate(zip(prompts, texts)):
+                copied[i] = bool(t.strip()) and _copies(p, t, cfg.prompt_copy_threshold)
+        if cfg.preset != "paper":
+            total[copied] = 0.0
+            for i in np.flatnonzero(copied):
+                reason[i] = "copies the prompt"
         total[empty] = 0.0
         for i in np.flatnonzero(empty):
             reason[i] = "empty post"
+        passes = ((topic_gate >= 0.5) & (fluency_gate >= 0.5) & ~flagged & ~degenerate & complete & ~empty & ~copied)
         return RewardBreakdown(
-            text=list(texts), opinion=s, engaged=engaged, engaged_fraction=fraction, fluency=fluency, topic=topic,
+            text=list(texts), opinion=s, engaged=engaged, engaged_fraction=fraction, fluency=fluency,
+            perplexity=perplexity, topic=topic,
             topic_gate=topic_gate, fluency_gate=fluency_gate, flagged=flagged, flags=[list(f) for f in flags],
-            out_of_language=out_of_language, optimal_distance=distance, shaping=shaping, total=total, reason=reason,
+            out_of_language=out_of_language, optimal_distance=distance, shaping=shaping, degenerate=degenerate,
+            complete=complete, passes_gates=passes, readable_fraction=np.where(passes, fraction, 0.0), total=total,
+            reason=reason,
         )
 
     def _shaping(self, s: np.ndarray, distance: np.ndarray) -> np.ndarray:

@@ -10,9 +10,10 @@ from engagegen.training.config import (
     TrainerConfig,
     load_run_config,
 )
-from engagegen.training.trainer import EngagementTrainer, TrainingError, evaluate_run, gate_pass, is_degenerate, load_run
+from engagegen.training.schedule import StageConfig
+from engagegen.training.trainer import EngagementTrainer, TrainingError, evaluate_run, load_run
 
 __all__ = [
     "RunConfig", "NetworkConfig", "EngagementConfig", "ScoringConfig", "GenerationConfig", "TrainerConfig",
-    "EvaluationConfig", "load_run_config", "EngagementTrainer", "TrainingError", "gate_pass", "is_degenerate", "load_run", "evaluate_run",
+    "EvaluationConfig", "StageConfig", "load_run_config", "EngagementTrainer", "TrainingError", "load_run", "evaluate_run",
 ]

@@ -25,9 +25,11 @@ def _preset(value: str | float) -> str | float:
     return value
 
 
-def build_network(cfg: NetworkConfig, seed: int) -> SocialNetwork:
+def build_network(cfg: NetworkConfig) -> SocialNetwork:
+    """The configured network (generators draw from ``cfg.seed``)."""
     from engagegen import network
 
+    seed = cfg.seed
     if cfg.source == "paper":
         return network.paper_network(opinions=cfg.opinions, modularity=_preset(cfg.modularity),
                                      homophily=_preset(cfg.homophily), n_users=cfg.n_users, seed=seed)
@@ -116,7 +118,7 @@ def build_reward(cfg: RunConfig, network: SocialNetwork, agent: int, engagement:
 def build_audience(cfg: RunConfig) -> Audience:
     from engagegen.network import place_agent
 
-    net = build_network(cfg.network, cfg.seed)
+    net = build_network(cfg.network)
     agent = place_agent(net, cfg.agent)
-    model = build_engagement(cfg.engagement, cfg.seed, net)
+    model = build_engagement(cfg.engagement, cfg.network.seed, net)
     return Audience(net, agent, model, build_reward(cfg, net, agent, model))

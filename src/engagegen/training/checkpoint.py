@@ -62,11 +62,16 @@ class MetricsLog:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def truncate_after(self, step: int) -> None:
-        """Keep only lines with step <= ``step`` (used when resuming from that checkpoint)."""
+    def truncate_after(self, step: int, stage: int | None = None) -> None:
+        """Keep only lines up to ``step`` (used when resuming from that checkpoint); with ``stage``,
+        lines of a later stage at that same step go too (a stage opens at the step the one before closed)."""
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+
+        def kept_line(record: dict[str, Any]) -> bool:
+            return record["step"] < step or (record["step"] == step and (stage is None or record.get("stage", 1) <= stage))
+
+        kept = [line for line in self.path.read_text().splitlines() if line.strip() and kept_line(json.loads(line))]
         atomic_write_text(self.path, "".join(f"{line}\n" for line in kept))
 
     def append(self, record: dict[str, Any]) -> None:

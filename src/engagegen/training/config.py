@@ -9,16 +9,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args, get_type_hints
+from typing import Literal
 
 from engagegen.config import from_dict, load_yaml
 from engagegen.reward import RewardConfig
+from engagegen.training.schedule import StageConfig
 
 __all__ = [
     "NetworkConfig",
     "EngagementConfig",
     "ScoringConfig",
     "GenerationConfig",
+    "StageConfig",
     "TrainerConfig",
     "EvaluationConfig",
     "RunConfig",
@@ -36,6 +38,8 @@ class NetworkConfig:
         presets or numbers), ``planted`` (scalable degree-corrected block model with ``n_users``,
         ``avg_degree``, ``n_communities``), or ``file`` (``path`` to a saved .npz network, or an edge
         list with ``opinions_file`` and ``direction``).
+    seed: the generators' seed (the paper's by default, which gives the authors' networks); the
+        run's ``seed`` varies sampling and training on the same network.
     """
 
     source: Literal["paper", "planted", "file"] = "paper"
@@ -48,6 +52,7 @@ class NetworkConfig:
     path: str | None = None
     opinions_file: str | None = None
     direction: Literal["influence", "follow"] = "influence"
+    seed: int = PAPER_SEED
 
     def __post_init__(self) -> None:
         if self.source == "file" and not self.path:
@@ -95,16 +100,16 @@ class ScoringConfig:
     local text-classification model path in ``opinion_model`` with ``positive_label``).
 
     ``fluency_model``: a causal language model whose perplexity joins the fluency score
-    (``smollm2-135m`` for the embedded model, a local folder or a cached hub id): 1 at or below
-    ``fluency_perplexity[0]``, 0 at or above ``fluency_perplexity[1]``, log-linear between. Without
-    it fluency is readability, repetition, non-words and length, which a chain of real words
-    ("Cats eyes lost by hood dropped by ...") can pass."""
+    (``smollm2-135m``, the embedded model, by default; a local folder or a cached hub id): 1 at or
+    below ``fluency_perplexity[0]``, 0 at or above ``fluency_perplexity[1]``, log-linear between.
+    ``null`` leaves fluency to readability, repetition, non-words and length, which a chain of real
+    words ("Cats eyes lost by hood dropped by ...") can pass."""
 
     opinion: Literal["vader", "stance", "transformers"] = "vader"
     opinion_model: str | None = None
     positive_label: str = "POSITIVE"
     topic_keywords: list[str] = field(default_factory=list)
-    fluency_model: str | None = None
+    fluency_model: str | None = "smollm2-135m"
     fluency_perplexity: list[float] = field(default_factory=lambda: [50.0, 1000.0])
 
     def __post_init__(self) -> None:
@@ -131,7 +136,7 @@ class GenerationConfig:
     mode: Literal["instruction", "completion", "reply"] = "instruction"
     prompt: str = ""
     reply_posts: str | None = None
-    max_new_tokens: int = 32
+    max_new_tokens: int = 48
     temperature: float = 1.0
     top_p: float = 1.0
 
@@ -146,33 +151,43 @@ class GenerationConfig:
             raise ValueError("generation.reply_posts (a CSV/JSONL of posts) is required in reply mode")
 
 
+def _default_stages() -> list[StageConfig]:
+    return [
+        StageConfig(steps=25, learning_rate=1e-3, lr_scheduler="constant_with_warmup", warmup_steps=3, until=0.9),
+        StageConfig(steps=15, learning_rate=3e-4, temperature=0.7, eval_samples=64),
+    ]
+
+
 @dataclass(frozen=True)
 class TrainerConfig:
-    """RL settings. Defaults were tuned on the demo set-up on a 2-core CPU (see README): 16 posts
-    of 32 tokens per step take about 13 s; learning rate 1e-3 reaches ~92% of the optimum by step
-    20 and held 85-97% to step 38, then degenerated without a KL term (hence 30 steps and the
-    best-checkpoint selection of the evaluation); a cosine decay over 30 steps learned too slowly
-    (50% at step 20).
+    """RL settings: the schedule of stages, the method, the adapter.
 
+    stages: the schedule (:class:`~engagegen.training.schedule.StageConfig`): each stage's steps,
+        learning rate, sampling temperature, prompts per step, held-out sample size and target.
+        Each starts from the best adapter so far, with a fresh optimizer. goal: training stops once
+        the held-out readable engagement reaches this fraction of the optimum. patience,
+        min_improvement: a stage ends early after ``patience`` held-out evaluations that do not
+        beat the best score by ``min_improvement`` (a plateau). budget: the most steps of all
+        stages together (``None``: the sum of their steps).
     algorithm: ``grpo`` or ``rloo`` (TRL trainers). group_size: posts sampled per prompt (the
-    group GRPO normalises within). prompts_per_step: prompts per optimisation step. beta: KL
-    coefficient to the untuned model (0: no reference pass, ~10% faster per step; the reward's
-    fluency gates keep posts readable instead). lora_*: the adapter (on all linear layers by default).
+        group GRPO normalises within). prompts_per_step: prompts per optimisation step (a stage
+        may set its own). beta: KL coefficient to the untuned model (0: no reference pass; the
+        reward's gates keep posts readable instead). lora_*: the adapter (on all linear layers by
+        default).
     checkpoint_every: steps between checkpoints (adapter + optimizer + RNG state).
     gradient_checkpointing: recompute activations in the backward pass (saves memory on large
         models, costs time; off by default, since a 135M model fits easily).
     init_adapter: a LoRA adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``,
-        e.g. an earlier run's ``adapter/``) to start from instead of a fresh adapter: a second,
-        gentler training stage, or a policy moved to another network. Its rank and target modules
-        must be this config's. The starting policy is evaluated at step 0, so a stage that only
-        makes it worse keeps it as the best adapter.
+        e.g. an earlier run's ``adapter/``) to start from instead of a fresh adapter. Its rank and
+        target modules must be this config's. It is evaluated before the first step.
     """
 
+    stages: list[StageConfig] = field(default_factory=_default_stages)
+    goal: float = 0.95
+    patience: int = 2
+    min_improvement: float = 0.02
+    budget: int | None = None
     algorithm: Literal["grpo", "rloo"] = "grpo"
-    steps: int = 30
-    learning_rate: float = 1e-3
-    lr_scheduler: Literal["constant", "linear", "cosine", "constant_with_warmup"] = "constant_with_warmup"
-    warmup_steps: int = 3
     beta: float = 0.0
     group_size: int = 16
     prompts_per_step: int = 1
@@ -188,16 +203,20 @@ class TrainerConfig:
     init_adapter: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps", "group_size", "prompts_per_step", "lora_r", "lora_alpha", "checkpoint_every", "keep_checkpoints"):
+        if not self.stages:
+            raise ValueError("training.stages must hold at least one stage")
+        for name in ("group_size", "prompts_per_step", "lora_r", "lora_alpha", "checkpoint_every", "keep_checkpoints",
+                     "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"training.{name} must be >= 1, got {getattr(self, name)}")
         if self.group_size < 2:
             raise ValueError(f"training.group_size must be >= 2 (group-relative RL compares posts), got {self.group_size}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"training.learning_rate must be > 0, got {self.learning_rate}")
-        schedules = get_args(get_type_hints(TrainerConfig)["lr_scheduler"])
-        if self.lr_scheduler not in schedules:
-            raise ValueError(f"training.lr_scheduler must be one of {', '.join(schedules)}, got {self.lr_scheduler!r}")
+        if self.budget is not None and self.budget < 1:
+            raise ValueError(f"training.budget must be >= 1 step (or null), got {self.budget}")
+        if not 0 < self.goal <= 1:
+            raise ValueError(f"training.goal must be in (0, 1], got {self.goal}")
+        if not 0 <= self.min_improvement < 1:
+            raise ValueError(f"training.min_improvement must be in [0, 1), got {self.min_improvement}")
         if self.beta < 0:
             raise ValueError(f"training.beta must be >= 0, got {self.beta}")
         if not 0 <= self.lora_dropout < 1:
@@ -206,36 +225,42 @@ class TrainerConfig:
         if unknown:
             raise ValueError(f"training.report_to accepts 'tensorboard' and 'wandb', got {sorted(unknown)}")
 
+    @property
+    def steps(self) -> int:
+        """The most steps the schedule can take: the budget, or the stages' steps together."""
+        total = sum(stage.steps for stage in self.stages)
+        return total if self.budget is None else min(self.budget, total)
+
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """Held-out evaluation. During training every ``every`` steps on ``during_samples`` posts (the
-    best adapter is kept; training stops early once the mean engagement reaches
-    ``early_stop_fraction`` of the optimum with ``early_stop_gate_share`` of posts passing the
-    topic and fluency gates). After training ``samples`` fresh posts per policy: untuned,
-    best-of-N (N = posts sampled in training, capped at ``best_of_n_max``), trained. Evaluation
-    posts are generated ``batch_size`` at a time."""
+    """Held-out evaluation.
+
+    During training, every ``every`` steps, ``during_samples`` validation posts (a stage may set
+    its own number) judge the policy: the best adapter is kept, and the schedule reacts. After
+    training, ``samples`` fresh posts per policy, sampled with a seed the validation never used,
+    give the reported numbers: the trained policy (best adapter, at the temperature it was
+    validated at), the untuned model, and best-of-N: the ``best_of_n_top`` best of N untuned posts,
+    N the posts training sampled (at most ``best_of_n_max``). Posts are generated ``batch_size``
+    at a time."""
 
     every: int = 5
     during_samples: int = 32
-    samples: int = 64
-    early_stop_fraction: float = 0.95
-    early_stop_gate_share: float = 0.9
-    best_of_n_max: int = 1024
+    samples: int = 256
+    best_of_n_top: int = 64
+    best_of_n_max: int = 2048
     batch_size: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("every", "during_samples", "samples", "best_of_n_max", "batch_size"):
+        for name in ("every", "during_samples", "samples", "best_of_n_top", "best_of_n_max", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"evaluation.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("early_stop_fraction", "early_stop_gate_share"):
-            if not 0 < getattr(self, name) <= 1:
-                raise ValueError(f"evaluation.{name} must be in (0, 1], got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything one run needs. ``seed`` controls the graph, opinions, sampling and training."""
+    """Everything one run needs. ``seed`` controls sampling, training and evaluation (the network
+    has its own, ``network.seed``)."""
 
     topic: str = "cats"
     seed: int = PAPER_SEED

@@ -1,9 +1,12 @@
 """RL from simulated feedback: TRL GRPO/RLOO with a LoRA adapter, rewarded by the simulated audience.
 
-:class:`EngagementTrainer` is configured by one :class:`RunConfig` and has one verb, ``train``. The
-run folder receives the resolved config, the network, ``metrics.jsonl`` (one line per step),
-``eval.jsonl`` (held-out evaluations during training), crash-safe checkpoints, the best adapter
-(``adapter/``), and the final evaluation (``samples.jsonl``, ``summary.json``).
+:class:`EngagementTrainer` is configured by one :class:`RunConfig` and has one verb, ``train``. It
+trains in the stages of ``training.stages`` (see :mod:`engagegen.training.schedule`), one TRL
+trainer per stage on the same LoRA policy. The run folder receives the resolved config, the
+network, ``metrics.jsonl`` (one line per step), ``eval.jsonl`` (held-out validations), crash-safe
+checkpoints per stage, the best adapter (``adapter/``, with the generation settings it was
+validated with in ``adapter/generation.json``), and the final evaluation (``samples.jsonl``,
+``summary.json``).
 """
 
 from __future__ import annotations
@@ -15,152 +18,127 @@ import signal
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from engagegen.config import ConfigError, atomic_write_text, dump_yaml, from_dict, load_yaml
-from engagegen.reward import EngagementReward, RewardBreakdown
+from engagegen.reward import RewardBreakdown
 from engagegen.training.build import Audience, build_audience
-from engagegen.training.checkpoint import (
-    MetricsLog,
-    finalize_checkpoint,
-    latest_checkpoint,
-    prune_checkpoints,
-    read_checkpoint_state,
-)
+from engagegen.training.checkpoint import MetricsLog, latest_checkpoint, read_checkpoint_state
 from engagegen.training.config import RunConfig
+from engagegen.training.evaluation import FINAL_SEED_OFFSET, evaluate_policies, policy_summary
+from engagegen.training.rollout import CachedRollout
+from engagegen.training.schedule import Progress, StageConfig, decide
+from engagegen.training.trl_adapter import BEST_ADAPTER, trl_classes
 
-__all__ = ["EngagementTrainer", "TrainingError", "gate_pass", "is_degenerate", "load_run", "evaluate_run", "evaluate_policies"]
+__all__ = ["EngagementTrainer", "TrainingError", "load_run", "evaluate_run"]
+
+#: The share of the optimum whose first crossing on held-out posts the summary reports (posts sampled until then).
+TARGET = 0.9
 
 
 class TrainingError(RuntimeError):
     """A run that cannot start or continue; the message says why and what to change."""
 
 
-def is_degenerate(text: str) -> bool:
-    """True for looping text: distinct bigram ratio below 0.8, or a word three times in a row."""
-    words = text.lower().split()
-    bigrams = list(zip(words, words[1:]))
-    if bigrams and len(set(bigrams)) / len(bigrams) < 0.8:
-        return True
-    return any(words[i] == words[i + 1] == words[i + 2] for i in range(len(words) - 2))
-
-
-def gate_pass(out: RewardBreakdown) -> np.ndarray:
-    """Posts that pass the topic and fluency gates, are not flagged and do not loop."""
-    degenerate = np.array([is_degenerate(t) for t in out.text], dtype=bool)
-    return (out.topic_gate >= 0.5) & (out.fluency_gate >= 0.5) & ~out.flagged & ~degenerate
-
-
-@contextmanager
-def _isolated_rng(seed: int) -> Iterator[None]:
-    """Sample with a fixed seed without moving the training RNG stream, so a resumed run stays exact."""
-    import torch
-
-    state = torch.get_rng_state()
-    torch.manual_seed(seed)
-    try:
-        yield
-    finally:
-        torch.set_rng_state(state)
-
-
-def _atomic_save_adapter(model: Any, target: Path) -> None:
-    """Write a peft adapter to a temp folder beside ``target``, then swap it in."""
+def _atomic_save_adapter(model: Any, target: Path, generation: dict[str, Any]) -> None:
+    """Write a peft adapter and its generation settings to a temp folder beside ``target``, then swap it in."""
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         model.save_pretrained(tmp)
-        old = target.with_name(f".{target.name}.old")
-        if target.exists():
-            os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
+        atomic_write_text(tmp / "generation.json", json.dumps(generation, indent=2))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _swap_in(tmp, target)
 
 
-def _warm_start(model: Any, adapter: Path, lora_r: int) -> None:
-    """Load a saved LoRA adapter's weights into the fresh adapter TRL built (``training.init_adapter``)."""
+def _swap_in(folder: Path, target: Path) -> None:
+    """Move a complete ``folder`` to ``target``, replacing what was there."""
+    old = target.with_name(f".{target.name}.old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(folder, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _restore_best_adapter(checkpoint: Path, target: Path) -> None:
+    """Make ``target`` the best adapter a checkpoint kept (its config is the checkpoint's own adapter's)."""
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    shutil.copyfile(checkpoint / "adapter_config.json", tmp / "adapter_config.json")
+    for name, copy in BEST_ADAPTER.items():
+        shutil.copyfile(checkpoint / copy, tmp / name)
+    _swap_in(tmp, target)
+
+
+def _load_adapter_weights(model: Any, adapter: Path, lora_r: int) -> None:
+    """Load a saved LoRA adapter's weights into the model's adapter (same rank and modules)."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     weights, config = adapter / "adapter_model.safetensors", adapter / "adapter_config.json"
     if not (weights.is_file() and config.is_file()):
-        raise TrainingError(f"training.init_adapter {adapter}: not a LoRA adapter folder "
-                            "(needs adapter_config.json and adapter_model.safetensors)")
+        raise TrainingError(f"{adapter}: not a LoRA adapter folder (needs adapter_config.json and adapter_model.safetensors)")
     try:
         rank = json.loads(config.read_text())["r"]
     except (OSError, ValueError, KeyError) as exc:
-        raise TrainingError(f"training.init_adapter {config}: unreadable adapter config ({exc})") from None
+        raise TrainingError(f"{config}: unreadable adapter config ({exc})") from None
     if rank != lora_r:
-        raise TrainingError(f"training.init_adapter {adapter}: LoRA rank {rank}, but training.lora_r is {lora_r}")
+        raise TrainingError(f"{adapter}: LoRA rank {rank}, but training.lora_r is {lora_r}")
     try:
         result = set_peft_model_state_dict(model, load_file(str(weights)))
     except RuntimeError as exc:  # tensor shapes that do not fit this model
-        raise TrainingError(f"training.init_adapter {adapter}: does not fit the model ({exc})") from None
+        raise TrainingError(f"{adapter}: does not fit the model ({exc})") from None
     unexpected = list(getattr(result, "unexpected_keys", []) or [])
     if unexpected:
-        raise TrainingError(f"training.init_adapter {adapter}: weights for modules this adapter does not have, "
-                            f"e.g. {unexpected[0]} (different lora_target_modules or model?)")
+        raise TrainingError(f"{adapter}: weights for modules this adapter does not have, e.g. {unexpected[0]} "
+                            "(different lora_target_modules or model?)")
 
 
 class _RecordingReward:
-    """The reward as TRL sees it: keeps every breakdown so the step logger can summarise them."""
+    """The reward as TRL sees it: keeps every breakdown, and the time spent, for the step's record."""
 
-    def __init__(self, reward: EngagementReward) -> None:
+    def __init__(self, reward: Any) -> None:
         self.reward = reward
         self.pending: list[RewardBreakdown] = []
+        self.seconds = 0.0
         self.__name__ = "engagement"
 
     def __call__(self, prompts: Any = None, completions: Any = None, **kwargs: Any) -> list[float]:
+        started = time.perf_counter()
         values = self.reward(prompts=prompts, completions=completions, **kwargs)
+        self.seconds += time.perf_counter() - started
         if len(values) != len(completions or []):
             raise TrainingError(f"the reward returned {len(values)} values for {len(completions or [])} completions")
-        assert self.reward.last is not None
         self.pending.append(self.reward.last)
         return values
 
-    def drain(self) -> RewardBreakdown | None:
-        outs, self.pending = self.pending, []
-        return RewardBreakdown.concat(outs) if outs else None
-
-
-def evaluate_policies(
-    sampler: Any, reward: EngagementReward, prompts: list[str], n: int, seed: int, batch_size: int = 64
-) -> tuple[list[str], RewardBreakdown]:
-    """Sample ``n`` posts spread over ``prompts`` with a fixed seed and score them.
-
-    Posts are generated at most ``batch_size`` per call, so a large best-of-N pool does not hold
-    N sequences in memory at once (and small batches do not waste the per-token overhead)."""
-    per_prompt = -(-n // len(prompts))
-    chunk = max(1, batch_size // len(prompts))
-    groups: list[list[str]] = [[] for _ in prompts]
-    with _isolated_rng(seed):
-        for start in range(0, per_prompt, chunk):
-            for group, new in zip(groups, sampler(prompts, min(chunk, per_prompt - start))):
-                group.extend(new)
-    texts = [t for group in groups for t in group]
-    prompt_of = [p for p in prompts for _ in range(per_prompt)]
-    texts, prompt_of = texts[:n], prompt_of[:n]
-    return prompt_of, reward.score(texts, prompt_of)
+    def drain(self) -> tuple[RewardBreakdown | None, float]:
+        """The breakdowns and the seconds spent scoring since the last call."""
+        outs, self.pending, seconds, self.seconds = self.pending, [], self.seconds, 0.0
+        return (RewardBreakdown.concat(outs) if outs else None), seconds
 
 
 class EngagementTrainer:
     """Train a language model to write posts that engage a simulated audience.
 
-    >>> # summary = EngagementTrainer(RunConfig(), "runs/demo").train()
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects, given to every stage's trainer.
+
+    >>> from engagegen.training import EngagementTrainer, RunConfig
+    >>> trainer = EngagementTrainer(RunConfig(), "runs/demo")
+    >>> trainer.train()  # doctest: +SKIP
     """
 
-    def __init__(self, config: RunConfig, run_dir: str | Path) -> None:
+    def __init__(self, config: RunConfig, run_dir: str | Path, *, callbacks: Sequence[Any] = ()) -> None:
         if not isinstance(config, RunConfig):
             raise ConfigError(f"expected a RunConfig, got {type(config).__name__}")
         self.config = config
         self.run_dir = Path(run_dir)
+        self.callbacks = list(callbacks)
 
     def train(self, resume: bool = False, progress: bool = True) -> dict[str, Any]:
         """Run (or, with ``resume``, continue) training, then the final evaluation. Returns the summary."""
@@ -169,54 +147,41 @@ class EngagementTrainer:
         if resume:
             if not config_path.exists():
                 raise TrainingError(f"{run_dir}: nothing to resume (no config.yaml); start a run there first")
-            _check_resumable(from_dict(RunConfig, load_yaml(config_path)), cfg, run_dir)
+            if from_dict(RunConfig, load_yaml(config_path)) != cfg:
+                raise TrainingError(f"{run_dir}: the config differs from the one stored there; resume a run with its "
+                                    f"own config (`engagegen train --resume {run_dir}`)")
         elif (run_dir / "metrics.jsonl").exists():
             raise TrainingError(f"{run_dir} already holds a run; resume it (--resume) or choose another folder")
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_yaml(cfg, config_path)
-        return _Run(cfg, run_dir, progress).execute(resume)
+        return _Run(cfg, run_dir, progress, self.callbacks).execute(resume)
 
 
-# Schedules whose learning rate at a step does not depend on the step budget: a run trained with one
-# can be given more steps and continue as if the budget had been larger from the start.
-_BUDGET_FREE_SCHEDULES = ("constant", "constant_with_warmup")
+def _with_best_adapter(model: Any, run_dir: Path) -> Any:
+    """``model`` with the run's best adapter (``run_dir/adapter``)."""
+    from peft import PeftModel
 
-
-def _check_resumable(stored: RunConfig, cfg: RunConfig, run_dir: Path) -> None:
-    """A run resumes with its own config, or with a larger ``training.steps`` (the budget) only."""
-    if stored == cfg:
-        return
-    if replace(stored, training=replace(stored.training, steps=cfg.training.steps)) != cfg:
-        raise TrainingError(f"{run_dir}: the config differs from the one stored there (only training.steps may grow); "
-                            f"resume with `engagegen train --resume {run_dir}`")
-    if cfg.training.steps < stored.training.steps:
-        raise TrainingError(f"{run_dir}: training.steps {cfg.training.steps} is below the run's budget of "
-                            f"{stored.training.steps}; a run's budget can only grow")
-    if cfg.training.lr_scheduler not in _BUDGET_FREE_SCHEDULES:
-        raise TrainingError(f"{run_dir}: training.lr_scheduler {cfg.training.lr_scheduler!r} depends on the step budget, "
-                            f"so the run cannot be extended; extend only runs with {' or '.join(_BUDGET_FREE_SCHEDULES)}")
+    adapter = run_dir / "adapter"
+    if not (adapter / "adapter_config.json").exists():
+        raise TrainingError(f"{run_dir}: no adapter/ to evaluate; the run saved none yet")
+    with _quiet_checkpointing_rename():
+        return PeftModel.from_pretrained(model, str(adapter))
 
 
 def evaluate_run(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
     """Evaluate a run's saved adapter again (untuned, best-of-N, trained) and rewrite its summary."""
-    from peft import PeftModel
-
     run_dir = Path(run_dir)
     cfg = load_run(run_dir)
-    adapter = run_dir / "adapter"
-    if not (adapter / "adapter_config.json").exists():
+    if not (run_dir / "adapter" / "adapter_config.json").exists():
         raise TrainingError(f"{run_dir}: no adapter/ to evaluate; the run saved none yet")
-    run = _Run(cfg, run_dir, progress)
-    run._load()
-    checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    run = _Run(cfg, run_dir, progress, [])
+    run.load()
+    checkpoint = _latest(run_dir)
     if checkpoint is not None:
         run.state = read_checkpoint_state(checkpoint)
     # the run's wall time is its training's (as of the last checkpoint) plus this evaluation
     run.started, run.clock_offset = time.time(), float(run.state.get("wall_seconds", 0.0))
-    steps = int(run.state.get("step", 0))
-    with _quiet_checkpointing_rename():
-        model = PeftModel.from_pretrained(run.model, str(adapter))
-    return run._final_evaluation(model, steps, run.started)
+    return run.final_evaluation(_with_best_adapter(run.model, run_dir))
 
 
 @contextmanager
@@ -236,18 +201,35 @@ def load_run(run_dir: str | Path) -> RunConfig:
     return from_dict(RunConfig, load_yaml(path))
 
 
+def _stage_folder(run_dir: Path, stage: int) -> Path:
+    return run_dir / "checkpoints" / f"stage-{stage + 1}"
+
+
+def _latest(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of any stage."""
+    found = [c for folder in sorted((run_dir / "checkpoints").glob("stage-*")) if (c := latest_checkpoint(folder))]
+    return max(found, key=lambda c: read_checkpoint_state(c)["step"]) if found else None
+
+
+def _fresh_state() -> dict[str, Any]:
+    return {"step": 0, "stage": 0, "stage_start": 0, "stage_done": False, "finished": False, "stop_reason": None,
+            "best_score": -1.0, "best_step": 0, "best_stage": 0, "best_temperature": None, "waiting": 0,
+            "samples_seen": 0, "validation_samples": 0, "samples_to_target": None, "stages_run": 0}
+
+
 class _Run:
     """One training run's moving parts; built by :meth:`EngagementTrainer.train`."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, progress: bool) -> None:
-        self.cfg, self.run_dir, self.progress = cfg, run_dir, progress
+    def __init__(self, cfg: RunConfig, run_dir: Path, progress: bool, callbacks: list[Any]) -> None:
+        self.cfg, self.run_dir, self.progress, self.callbacks = cfg, run_dir, progress, callbacks
         self.metrics = MetricsLog(run_dir / "metrics.jsonl")
         self.evals = MetricsLog(run_dir / "eval.jsonl")
         self.stop_requested = False
-        self.state: dict[str, Any] = {"best_score": -1.0, "best_step": 0, "early_stopped": False}
+        self.state: dict[str, Any] = _fresh_state()
+        self.rollout: CachedRollout | None = None
 
     # ------------------------------------------------------------------ set-up
-    def _load(self) -> None:
+    def load(self) -> None:
         from engagegen.generation import LocalModel, build_prompts, load_model_and_tokenizer
 
         cfg = self.cfg
@@ -259,39 +241,69 @@ class _Run:
         self.generator = LocalModel.from_loaded(self.model, self.tokenizer)
         atomic_write_text(self.run_dir / "prompts.json", json.dumps(self.prompts, indent=1))
 
-    def _sampler(self, model: Any) -> Any:
+    def temperature(self, stage: StageConfig) -> float:
+        return stage.temperature if stage.temperature is not None else self.cfg.generation.temperature
+
+    def sampler(self, model: Any, temperature: float) -> Any:
         gen = self.cfg.generation
         local = type(self.generator).from_loaded(model, self.tokenizer, batch_size=self.cfg.evaluation.batch_size)
         return lambda prompts, n: local.generate(prompts, n=n, max_new_tokens=gen.max_new_tokens,
-                                                 temperature=gen.temperature, top_p=gen.top_p, raw=True)
+                                                 temperature=temperature, top_p=gen.top_p, raw=True)
 
-    def _trl_trainer(self, recorder: Any) -> Any:
+    def generation_settings(self, temperature: float) -> dict[str, Any]:
+        """What ``engagegen generate --adapter`` needs to sample as the run validated the adapter."""
+        gen = self.cfg.generation
+        return {"model": gen.model, "mode": gen.mode, "prompt": gen.prompt, "topic": self.cfg.topic,
+                "max_new_tokens": gen.max_new_tokens, "temperature": temperature, "top_p": gen.top_p}
+
+    def _trl_trainer(self, stage_index: int, model: Any, recorder: Any) -> Any:
         import torch
         from datasets import Dataset
         from peft import LoraConfig
+        from transformers import PrinterCallback, set_seed
 
         cfg, tr = self.cfg, self.cfg.training
-        trainer_cls, config_cls = _trl_classes(tr.algorithm)
+        stage = tr.stages[stage_index]
+        trainer_cls, config_cls = trl_classes(tr.algorithm)
         cuda = torch.cuda.is_available()
-        batch = tr.group_size * tr.prompts_per_step
-        rows = [{"prompt": self.prompts[i % len(self.prompts)]} for i in range(max(len(self.prompts), tr.steps * tr.prompts_per_step))]
+        prompts_per_step = stage.prompts_per_step or tr.prompts_per_step
+        steps = min(stage.steps, tr.steps - int(self.state["stage_start"]))
+        rows = [{"prompt": self.prompts[i % len(self.prompts)]} for i in range(max(len(self.prompts), steps * prompts_per_step))]
+        temperature = self.temperature(stage)
         args = config_cls(
-            output_dir=str(self.run_dir / "checkpoints"), use_cpu=not cuda, bf16=cuda and torch.cuda.is_bf16_supported(),
-            learning_rate=tr.learning_rate, lr_scheduler_type=tr.lr_scheduler, warmup_steps=tr.warmup_steps,
-            per_device_train_batch_size=batch, gradient_accumulation_steps=1, num_generations=tr.group_size,
-            max_completion_length=cfg.generation.max_new_tokens, temperature=cfg.generation.temperature,
-            top_p=cfg.generation.top_p, max_steps=tr.steps, logging_steps=1, save_strategy="steps",
-            save_steps=tr.checkpoint_every, beta=tr.beta, seed=cfg.seed, data_seed=cfg.seed, report_to=list(tr.report_to),
-            disable_tqdm=True, max_grad_norm=tr.max_grad_norm, gradient_checkpointing=tr.gradient_checkpointing, log_completions=False,
+            output_dir=str(_stage_folder(self.run_dir, stage_index)), use_cpu=not cuda,
+            bf16=cuda and torch.cuda.is_bf16_supported(), learning_rate=stage.learning_rate,
+            lr_scheduler_type=stage.lr_scheduler, warmup_steps=stage.warmup_steps,
+            per_device_train_batch_size=tr.group_size * prompts_per_step, gradient_accumulation_steps=1,
+            num_generations=tr.group_size, max_completion_length=cfg.generation.max_new_tokens, temperature=temperature,
+            top_p=cfg.generation.top_p, max_steps=steps, logging_steps=1, save_strategy="steps",
+            save_steps=tr.checkpoint_every, beta=tr.beta, seed=cfg.seed + stage_index, data_seed=cfg.seed + stage_index,
+            report_to=list(tr.report_to), disable_tqdm=True, max_grad_norm=tr.max_grad_norm,
+            gradient_checkpointing=tr.gradient_checkpointing, log_completions=False,
         )
+        if hasattr(model, "peft_config"):
+            # Each stage's trainer gets the bare model and wraps it itself: given a peft model, TRL
+            # would take the adapter as it is as its KL reference; beta is the distance to the
+            # untuned model in every stage. The stage then opens with the best adapter's weights.
+            model = model.unload()
         lora = LoraConfig(r=tr.lora_r, lora_alpha=tr.lora_alpha, lora_dropout=tr.lora_dropout,
                           target_modules=tr.lora_target_modules, task_type="CAUSAL_LM")
-        trainer = trainer_cls(model=self.model, reward_funcs=self.reward_fn, args=args, train_dataset=Dataset.from_list(rows),
-                              processing_class=self.tokenizer, peft_config=lora, callbacks=[recorder])
-        from transformers import PrinterCallback
-
+        # TRL's RLOO trainer has no rollout hook: it samples with transformers.
+        self.rollout = None
+        if tr.algorithm == "grpo" and CachedRollout.supports(model):
+            self.rollout = CachedRollout(self.tokenizer, cfg.generation.max_new_tokens, temperature, cfg.generation.top_p)
+        fast = {} if self.rollout is None else {"rollout_func": self.rollout}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*rollout_func.*experimental.*")
+            trainer = trainer_cls(model=model, reward_funcs=self.reward_fn, args=args,
+                                  train_dataset=Dataset.from_list(rows), processing_class=self.tokenizer,
+                                  peft_config=lora, callbacks=[recorder, *self.callbacks], **fast)
         trainer.remove_callback(PrinterCallback)  # our progress bar and metrics.jsonl replace its raw dict prints
         trainer.engagegen_run = self
+        # The stage's random stream starts here, whether its LoRA adapter was just created (which
+        # draws from it) or carried over from the stage before: a resumed run draws what an
+        # uninterrupted one does (a checkpoint within the stage restores its own stream).
+        set_seed(cfg.seed + stage_index)
         return trainer
 
     # ------------------------------------------------------------------ the run
@@ -299,136 +311,178 @@ class _Run:
         from transformers import set_seed
 
         set_seed(self.cfg.seed)
-        started = time.time()
-        self._load()
+        self.started = time.time()
+        self.load()
         self.reward_fn = _RecordingReward(self.audience.reward)
-        checkpoint = latest_checkpoint(self.run_dir / "checkpoints") if resume else None
+        checkpoint = _latest(self.run_dir) if resume else None
         previous_seconds = 0.0
         if checkpoint is not None:
-            self.state = read_checkpoint_state(checkpoint)
-            self.state.pop("finished", None)  # written by older versions; finished is now judged against this config
+            self.state = {**_fresh_state(), **read_checkpoint_state(checkpoint)}
             previous_seconds = float(self.state.get("wall_seconds", 0.0))
             for log in (self.metrics, self.evals):
-                log.truncate_after(int(self.state["step"]))
+                log.truncate_after(int(self.state["step"]), int(self.state["stage"]) + 1)
+            # the best adapter as of the checkpoint: a later one may have been saved before the kill
+            if all((checkpoint / copy).is_file() for copy in BEST_ADAPTER.values()):
+                _restore_best_adapter(checkpoint, self.run_dir / "adapter")
         elif resume:
             for log in (self.metrics, self.evals):
-                log.truncate_after(-1)  # no checkpoint: the run starts over, step-0 evaluation included
-        self.clock_offset = previous_seconds - (time.time() - started)
-        self.started = started
+                log.truncate_after(-1)  # no checkpoint: the run starts over, its first evaluation included
+        self.clock_offset = previous_seconds - (time.time() - self.started)
         recorder = _step_recorder(self)
-        with _quiet_checkpointing_rename():
-            trainer = self._trl_trainer(recorder)
-        self.trainer = trainer
-        if checkpoint is None and self.cfg.training.init_adapter:
-            _warm_start(trainer.model, Path(self.cfg.training.init_adapter), self.cfg.training.lora_r)
-            self.evaluate_during(trainer.model, 0)  # the starting policy competes for the best adapter
-        # Finished under this config: early-stopped, or its budget reached (a grown budget trains on).
-        finished = self.state["early_stopped"] if checkpoint is None else (
-            self.state["early_stopped"] or int(self.state["step"]) >= self.cfg.training.steps)
-        if not finished:
-            with _graceful_interrupt(self), recorder.progress_bar(), _quiet_checkpointing_rename():
-                try:
-                    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-                except RuntimeError as exc:
-                    if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
-                        raise TrainingError(
-                            "out of memory: lower training.group_size, training.prompts_per_step or "
-                            "generation.max_new_tokens, or use a smaller model"
-                        ) from exc
-                    raise
-            if self.stop_requested:
-                return {"interrupted": True, "step": int(trainer.state.global_step), "run_dir": str(self.run_dir)}
-        # A run finished before this call (killed in its final evaluation) trained no step now: its
-        # steps are its checkpoint's, not the fresh trainer's 0.
-        steps = int(self.state.get("step", 0)) if finished else int(trainer.state.global_step)
-        return self._final_evaluation(trainer.model, steps, started)
+        model = self.model
+        resume_stage = checkpoint is not None and not self.state["stage_done"]
+        with _graceful_interrupt(self), recorder.progress_bar(), _quiet_checkpointing_rename():
+            while not self.state["finished"]:
+                if self.state["stage_done"]:  # open the next stage, or end the schedule
+                    self._next_stage()
+                    continue
+                index = int(self.state["stage"])
+                trainer = self._trl_trainer(index, model, recorder)
+                model = trainer.model
+                stage_checkpoint = latest_checkpoint(_stage_folder(self.run_dir, index)) if resume_stage else None
+                resume_stage = False
+                if stage_checkpoint is None:
+                    self._open_stage(model, index)
+                    if self.state["finished"] or self.state["stage_done"]:
+                        continue
+                trainer.train(resume_from_checkpoint=str(stage_checkpoint) if stage_checkpoint else None)
+                if self.stop_requested:
+                    return {"interrupted": True, "step": int(self.state["step"]), "run_dir": str(self.run_dir)}
+                if not self.state["finished"]:
+                    self.state["stage_done"] = True
+        if not hasattr(model, "peft_config"):  # resumed after its training had finished: read the best adapter
+            model = _with_best_adapter(self.model, self.run_dir)
+        return self.final_evaluation(model)
+
+    def _next_stage(self) -> None:
+        """Move on after a finished stage: to the next one, or to the end of training."""
+        state, tr = self.state, self.cfg.training
+        state["stage_done"] = False
+        if state["stage"] + 1 >= len(tr.stages) or state["step"] >= tr.steps:
+            state.update(finished=True, stop_reason=state["stop_reason"] or "schedule done")
+            return
+        state.update(stage=state["stage"] + 1, stage_start=state["step"], waiting=0)
+
+    def _open_stage(self, model: Any, index: int) -> None:
+        """A stage starts from the best adapter so far (or ``init_adapter``), judged at once at the
+        stage's temperature and sample size: a policy that already meets the goal trains no more."""
+        self.state["stages_run"] = index + 1
+        best = self.run_dir / "adapter"
+        if index > 0 and best.is_dir():
+            _load_adapter_weights(model, best, self.cfg.training.lora_r)
+        elif index == 0 and self.cfg.training.init_adapter:
+            _load_adapter_weights(model, Path(self.cfg.training.init_adapter), self.cfg.training.lora_r)
+        else:
+            return
+        self.validate(model, int(self.state["step"]), index, steps_left=1)
 
     def wall_seconds(self) -> float:
         return time.time() - self.started + self.clock_offset
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate_during(self, model: Any, step: int) -> dict[str, Any]:
-        ev = self.cfg.evaluation
+    def validate(self, model: Any, step: int, index: int, steps_left: int) -> dict[str, Any]:
+        """A held-out evaluation (validation posts) at ``step``: keep the best adapter, and let the
+        schedule decide what comes next."""
+        cfg, tr = self.cfg, self.cfg.training
+        stage = tr.stages[index]
+        temperature = self.temperature(stage)
+        n = stage.eval_samples or cfg.evaluation.during_samples
         was_training = model.training
         model.eval()
         try:
-            _, out = evaluate_policies(self._sampler(model), self.audience.reward, self.prompts, ev.during_samples,
-                                       seed=self.cfg.seed + 7919 * step, batch_size=ev.batch_size)
+            _, out = evaluate_policies(self.sampler(model, temperature), self.audience.reward, self.prompts, n,
+                                       seed=cfg.seed + 7919 * step + 104729 * index, batch_size=cfg.evaluation.batch_size)
         finally:
             model.train(was_training)
-        passed = gate_pass(out)
-        fraction = float(out.engaged_fraction.mean())
-        record = {"step": step, "engaged_mean": float(out.engaged.mean()), "engaged_fraction": fraction,
-                  "gate_share": float(passed.mean()), "opinion_mean": float(out.opinion.mean()),
+        score = float(out.readable_fraction.mean())
+        state = self.state
+        state["validation_samples"] += n
+        if score >= TARGET and state["samples_to_target"] is None:
+            state["samples_to_target"] = state["samples_seen"]
+        record = {"step": step, "stage": index + 1, "temperature": temperature, "posts": n, "score": score,
+                  "readable_fraction": score, "engaged_fraction": float(out.engaged_fraction.mean()),
+                  "engaged_mean": float(out.engaged.mean()), "gate_share": float(out.passes_gates.mean()),
+                  "cut_off_share": float((~out.complete).mean()), "opinion_mean": float(out.opinion.mean()),
                   "reward_mean": float(out.total.mean()), "example": out.text[int(np.argmax(out.total))]}
-        score = float((out.engaged_fraction * passed).mean())  # engagement that counts: only posts passing the bar
-        record["score"] = score
-        if score > self.state["best_score"]:
-            self.state.update(best_score=score, best_step=step)
-            _atomic_save_adapter(model, self.run_dir / "adapter")
+        decision, progress = decide(score, Progress(best=state["best_score"], waiting=state["waiting"]), stage,
+                                    goal=tr.goal, patience=tr.patience, min_improvement=tr.min_improvement,
+                                    steps_left=steps_left)
+        if score > state["best_score"]:
+            state.update(best_score=score, best_step=step, best_stage=index + 1, best_temperature=temperature)
+            _atomic_save_adapter(model, self.run_dir / "adapter", self.generation_settings(temperature))
             record["best"] = True
+        state["waiting"] = progress.waiting
+        record["decision"] = decision
         self.evals.append(record)
-        if fraction >= ev.early_stop_fraction and passed.mean() >= ev.early_stop_gate_share:
-            self.state["early_stopped"] = True
+        if decision == "stop":
+            state.update(finished=True, stop_reason="goal reached")
+        elif decision == "next":
+            state["stage_done"] = True
+            reason = "stage target reached" if stage.until is not None and score >= stage.until else (
+                "plateau" if progress.waiting >= tr.patience else "stage steps used")
+            state["stop_reason"] = reason
         return record
 
-    def _final_evaluation(self, model: Any, steps: int, started: float) -> dict[str, Any]:
+    def final_evaluation(self, model: Any) -> dict[str, Any]:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        cfg, ev, reward = self.cfg, self.cfg.evaluation, self.audience.reward
+        cfg, ev, reward, state = self.cfg, self.cfg.evaluation, self.audience.reward, self.state
         best = self.run_dir / "adapter" / "adapter_model.safetensors"
+        temperature = state.get("best_temperature") or self.temperature(cfg.training.stages[0])
         if best.exists():
             set_peft_model_state_dict(model, load_file(str(best)))
         else:
-            _atomic_save_adapter(model, self.run_dir / "adapter")
+            _atomic_save_adapter(model, self.run_dir / "adapter", self.generation_settings(temperature))
         model.eval()
-        samples_seen = steps * cfg.training.group_size * cfg.training.prompts_per_step
+        seed = cfg.seed + FINAL_SEED_OFFSET
+        samples_seen = int(state.get("samples_seen", 0))
         results: dict[str, tuple[list[str], RewardBreakdown]] = {}
-        seed = cfg.seed + 1
-        with _status(self.progress, "evaluating the trained policy"):
-            results["trained"] = evaluate_policies(self._sampler(model), reward, self.prompts, ev.samples, seed, ev.batch_size)
+        with _status(self.progress, f"evaluating the trained policy on {ev.samples} fresh posts"):
+            results["trained"] = evaluate_policies(self.sampler(model, temperature), reward, self.prompts, ev.samples,
+                                                   seed, ev.batch_size)
         with model.disable_adapter():
-            with _status(self.progress, "evaluating the untuned model"):
-                results["untuned"] = evaluate_policies(self._sampler(model), reward, self.prompts, ev.samples, seed + 1, ev.batch_size)
-            n_best = max(ev.samples, min(samples_seen, ev.best_of_n_max))
-            with _status(self.progress, f"best-of-{n_best} from the untuned model"):
-                prompts, pool = evaluate_policies(self._sampler(model), reward, self.prompts, n_best, seed + 2, ev.batch_size)
-        top = np.argsort(-pool.total, kind="stable")[: ev.samples]
+            untuned = self.sampler(model, cfg.generation.temperature)
+            with _status(self.progress, f"evaluating the untuned model on {ev.samples} fresh posts"):
+                results["untuned"] = evaluate_policies(untuned, reward, self.prompts, ev.samples, seed + 1, ev.batch_size)
+            n_best = max(ev.best_of_n_top, min(samples_seen, ev.best_of_n_max))
+            with _status(self.progress, f"best {ev.best_of_n_top} of {n_best} untuned posts"):
+                prompts, pool = evaluate_policies(untuned, reward, self.prompts, n_best, seed + 2, ev.batch_size)
+        top = np.argsort(-pool.total, kind="stable")[: ev.best_of_n_top]
         results["best_of_n"] = ([prompts[i] for i in top], pool.subset(top))
-        rows = []
-        for policy, (prompts, out) in results.items():
-            for prompt, record in zip(prompts, out.records()):
-                rows.append({"policy": policy, "prompt": prompt, **record, "passes_gates": None})
-            passed = gate_pass(out)
-            for row, ok in zip(rows[-len(out):], passed):
-                row["passes_gates"] = bool(ok)
+        rows = [{"policy": policy, "prompt": prompt, **record}
+                for policy, (prompts, out) in results.items() for prompt, record in zip(prompts, out.records())]
         atomic_write_text(self.run_dir / "samples.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
         opt = reward.optimum
-        trained = results["trained"][1]
-        summary = {
+        summary: dict[str, Any] = {
             "optimum": float(opt.value),
             "optimal_message": float(opt.message),
             "optimal_intervals": [[iv.lo, iv.hi] for iv in opt.intervals],
-            "untuned_engaged_mean": float(results["untuned"][1].engaged.mean()),
-            "best_of_n_engaged_mean": float(results["best_of_n"][1].engaged.mean()),
+        }
+        for policy, (_, out) in results.items():
+            summary.update(policy_summary(policy, out))
+        untuned_ppl, trained_ppl = summary["untuned_perplexity_median"], summary["trained_perplexity_median"]
+        summary.update({
+            "perplexity_ratio": trained_ppl / untuned_ppl if untuned_ppl and trained_ppl else None,
             "best_of_n_n": int(n_best),
-            "trained_engaged_mean": float(trained.engaged.mean()),
-            "trained_fraction_of_optimum": float(trained.engaged_fraction.mean()),
-            "untuned_fraction_of_optimum": float(results["untuned"][1].engaged_fraction.mean()),
-            "best_of_n_fraction_of_optimum": float(results["best_of_n"][1].engaged_fraction.mean()),
-            "trained_gate_share": float(gate_pass(trained).mean()),
-            "trained_degenerate_count": int(sum(is_degenerate(t) for t in trained.text)),
-            "trained_opinion_mean": float(trained.opinion.mean()),
-            "steps": steps,
-            "best_step": int(self.state["best_step"]),
-            "early_stopped": bool(self.state["early_stopped"]),
+            "best_of_n_top": int(ev.best_of_n_top),
+            "trained_temperature": temperature,
+            "steps": int(state.get("step", 0)),
+            "best_step": int(state.get("best_step", 0)),
+            "best_stage": int(state.get("best_stage", 0)),
+            "stages_run": int(state.get("stages_run", 0)),
+            "stop_reason": state.get("stop_reason"),
+            "validation_best_score": float(state.get("best_score", -1.0)),
             "samples_seen": samples_seen,
+            "validation_samples": int(state.get("validation_samples", 0)),
+            "samples_to_target": state.get("samples_to_target"),
             "wall_seconds": round(self.wall_seconds(), 1),
             "seed": cfg.seed,
+            "network_seed": cfg.network.seed,
+            "evaluation_seed": seed,
             "agent": self.audience.agent,
             "n_users": self.audience.network.n_users,
-        }
+        })
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         return summary
 
@@ -465,102 +519,102 @@ def _graceful_interrupt(run: _Run) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _trl_classes(algorithm: str) -> tuple[type, type]:
-    """The TRL trainer (with crash-safe checkpoints) and its config class."""
-    from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
-
-    base, config_cls = (GRPOTrainer, GRPOConfig) if algorithm == "grpo" else (RLOOTrainer, RLOOConfig)
-
-    class CrashSafeTrainer(base):  # type: ignore[misc, valid-type]
-        """Writes each checkpoint under a staging name and renames it when complete."""
-
-        def _save_checkpoint(self, model: Any, trial: Any) -> None:
-            root = Path(self.args.output_dir)
-            staging = root / ".staging"
-            shutil.rmtree(staging, ignore_errors=True)
-            self.args.output_dir = str(staging)
-            try:
-                super()._save_checkpoint(model, trial)
-            finally:
-                self.args.output_dir = str(root)
-            name = f"checkpoint-{self.state.global_step}"
-            run: _Run = self.engagegen_run
-            state = {**run.state, "step": self.state.global_step, "wall_seconds": run.wall_seconds()}
-            finalize_checkpoint(staging / name, root / name, state)
-            shutil.rmtree(staging, ignore_errors=True)
-            prune_checkpoints(root, run.cfg.training.keep_checkpoints)
-
-    return CrashSafeTrainer, config_cls
-
-
 def _step_recorder(run: _Run) -> Any:
-    """TRL callback: one metrics line per step, evaluations, early stop, checkpoint on request."""
+    """The TRL callback of a run (defined here to keep transformers out of this module's import)."""
     from transformers import TrainerCallback
 
-    class Recorder(TrainerCallback):
+    class StepRecorder(TrainerCallback):
+        """One metrics line per step, held-out validations and the schedule's decisions,
+        checkpoints when a stage ends, and the progress bar over the whole budget."""
+
         def __init__(self) -> None:
             self.run = run
             self.record: dict[str, Any] | None = None
-            self.step_started = time.time()
             self.bar: Any = None
+            self.step_started = self.optimizer_started = self.optimizer_done = time.perf_counter()
 
         @contextmanager
         def progress_bar(self) -> Iterator[None]:
-            if not run.progress:
+            if not self.run.progress:
                 yield
                 return
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-            with Progress(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                          TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
-                self.bar = (bar, bar.add_task("train", total=run.cfg.training.steps, info=""))
+            with Bar(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
+                self.bar = (bar, bar.add_task("train", total=self.run.cfg.training.steps, info=""))
                 yield
             self.bar = None
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             if self.bar:
-                self.bar[0].update(self.bar[1], completed=state.global_step)
+                self.bar[0].update(self.bar[1], completed=self.run.state["stage_start"] + state.global_step)
 
         def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            self.step_started = time.time()
+            self.step_started = self.optimizer_started = self.optimizer_done = time.perf_counter()
+
+        def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.optimizer_started = time.perf_counter()
+
+        def on_optimizer_step(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            self.optimizer_done = time.perf_counter()
+
+        def phases(self, reward_seconds: float) -> dict[str, Any]:
+            """Where the step's time went: sampling (None when TRL sampled), scoring, the policy's
+            forward and backward passes (with TRL's batch preparation), the optimizer."""
+            sampled = self.run.rollout.drain() if self.run.rollout is not None else None
+            sampling = sampled["seconds"] if sampled else 0.0
+            record = {"seconds_sampling": round(sampling, 3) if sampled else None, "seconds_reward": round(reward_seconds, 3),
+                      "seconds_policy": round(self.optimizer_started - self.step_started - sampling - reward_seconds, 3),
+                      "seconds_optimizer": round(self.optimizer_done - self.optimizer_started, 3)}
+            if sampled:
+                record.update(prefilled_tokens=sampled["prefilled_tokens"], sampled_tokens=sampled["sampled_tokens"])
+            return record
 
         def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> Any:
-            step = state.global_step
-            out = run.reward_fn.drain()
-            opt = run.audience.reward.optimum
-            record: dict[str, Any] = {"step": step}
+            run = self.run
+            index = int(run.state["stage"])
+            step = int(run.state["stage_start"]) + state.global_step
+            out, reward_seconds = run.reward_fn.drain()
+            record: dict[str, Any] = {"step": step, "stage": index + 1, **self.phases(reward_seconds)}
+            run.state["step"] = step
             if out is not None:
+                run.state["samples_seen"] += len(out)
+                opt = run.audience.reward.optimum
                 record.update(out.summary())
-                record["engaged_fraction_mean"] = float(out.engaged_fraction.mean())
                 record["optimum"] = float(opt.value)
                 record["optimal_intervals"] = [[iv.lo, iv.hi] for iv in opt.intervals]
-                record["gate_share"] = float(gate_pass(out).mean())
             ev = run.cfg.evaluation
-            if step % ev.every == 0 or step >= args.max_steps:
-                result = run.evaluate_during(model, step)
-                record["eval_engaged_fraction"] = result["engaged_fraction"]
+            steps_left = min(args.max_steps - state.global_step, run.cfg.training.steps - step)
+            if step % ev.every == 0 or steps_left <= 0:
+                evaluation_started = time.perf_counter()
+                result = run.validate(model, step, index, steps_left)
+                record["seconds_evaluation"] = round(time.perf_counter() - evaluation_started, 3)
+                record["eval_readable_fraction"] = result["readable_fraction"]
                 record["eval_gate_share"] = result["gate_share"]
-            if run.state["early_stopped"] or run.stop_requested:
+            if run.state["finished"] or run.state["stage_done"] or run.stop_requested:
                 control.should_save = True
                 control.should_training_stop = True
-            record["seconds"] = round(time.time() - self.step_started, 3)
+            record["seconds"] = round(time.perf_counter() - self.step_started, 3)
             self.record = record
             if self.bar:
-                info = f"engaged {record.get('engaged_mean', 0):.1f}/{opt.value:g}  s={record.get('opinion_mean', 0):.2f}"
+                info = (f"stage {index + 1}  readable {record.get('readable_fraction_mean', 0):.2f}  "
+                        f"s={record.get('opinion_mean', 0):.2f}")
                 self.bar[0].update(self.bar[1], completed=step, info=info)
             return control
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            run = self.run
             if self.record is None or not logs or "loss" not in logs:
                 return
             # TRL reports kl as 0 without measuring it when beta is 0; leave it out then
             measured = ("frac_reward_zero_std",) if run.cfg.training.beta == 0 else ("kl", "frac_reward_zero_std")
-            for key in (*measured, "entropy", "learning_rate", "completions/mean_length", "grad_norm"):
+            for key in (*measured, "entropy", "learning_rate", "completions/mean_length", "completions/max_length",
+                        "completions/clipped_ratio", "grad_norm"):
                 if key in logs:
                     self.record[key.replace("completions/", "")] = float(logs[key])
             self.record["wall_seconds"] = round(run.wall_seconds(), 1)
             run.metrics.append(self.record)
             self.record = None
 
-    return Recorder()
-
+    return StepRecorder()

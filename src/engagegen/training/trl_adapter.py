@@ -1,0 +1,103 @@
+"""engagegen's subclass of TRL's trainers: crash-safe checkpoints, and completion log-probabilities
+computed for the completion only on a CPU.
+
+Two methods of TRL's trainers are replaced, both private to TRL (this module is the one place that
+depends on them; pyproject pins TRL's minor version):
+
+- ``_save_checkpoint`` writes each checkpoint under a staging name and renames it into place when
+  complete, with engagegen's run state, so a killed run never leaves a half-written checkpoint.
+- ``_get_per_token_logps_and_entropies``: TRL's fused output layer scores every position of the
+  batch on devices without Triton (the prompt's too), then recomputes each vocabulary tile in the
+  backward pass. On a CPU the completion's logits fit in memory (16 posts x 32 tokens x 49k
+  vocabulary = 100 MB), so they are computed once, for the completion only: the same values,
+  a third less time per RL step. Elsewhere, and for multimodal or mixture-of-experts models, TRL's
+  own method runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from engagegen.training.checkpoint import finalize_checkpoint, prune_checkpoints
+
+__all__ = ["BEST_ADAPTER", "completion_logprobs", "trl_classes"]
+
+#: Each checkpoint keeps a copy of the run's best adapter as of its step (its weights and generation
+#: settings under these names; a sub-folder with an adapter config would be loaded by transformers
+#: as a second adapter), so a resumed run starts the next stage from the adapter the uninterrupted
+#: run would have.
+BEST_ADAPTER = {"adapter_model.safetensors": "best_adapter_model.safetensors", "generation.json": "best_generation.json"}
+
+# Rows per chunk of the completion log-probabilities: at most this many logits in memory at once.
+_LOGITS_PER_CHUNK = 64 * 1024 * 1024
+
+
+def completion_logprobs(model: Any, input_ids: Any, attention_mask: Any, completion_length: int, temperature: float,
+                        with_entropy: bool, entropy_in_loss: bool = False) -> tuple[Any, Any]:
+    """Log-probabilities (and entropies) of the last ``completion_length`` tokens of each row under
+    ``model`` at ``temperature``, 0 where ``attention_mask`` is 0, as TRL's ``fused_lm_head`` gives.
+    Entropies carry gradients only when ``entropy_in_loss`` (an entropy bonus); else they are a metric."""
+    import torch
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = inner.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    hidden = hidden[:, -completion_length - 1 : -1]
+    targets = input_ids[:, -completion_length:]
+    valid = attention_mask[:, -completion_length:].bool()
+    head = inner.get_output_embeddings()
+    rows = max(1, _LOGITS_PER_CHUNK // max(1, completion_length * head.weight.shape[0]))
+    logps, entropies = [], []
+    for start in range(0, hidden.shape[0], rows):
+        logits = head(hidden[start : start + rows]).float() / temperature
+        log_all = torch.log_softmax(logits, dim=-1)
+        logps.append(log_all.gather(-1, targets[start : start + rows, :, None])[..., 0])
+        if with_entropy:
+            with torch.set_grad_enabled(entropy_in_loss and torch.is_grad_enabled()):
+                entropies.append(-(log_all.exp() * log_all).sum(-1))
+    logp = torch.cat(logps).masked_fill(~valid, 0)
+    entropy = torch.cat(entropies).masked_fill(~valid, 0) if with_entropy else None
+    return logp, entropy
+
+
+def trl_classes(algorithm: str) -> tuple[type, type]:
+    """The TRL trainer subclass for ``algorithm`` (``grpo`` or ``rloo``) and its config class."""
+    from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
+
+    base, config_cls = (GRPOTrainer, GRPOConfig) if algorithm == "grpo" else (RLOOTrainer, RLOOConfig)
+
+    class EngagegenTrainer(base):  # type: ignore[misc, valid-type]
+        def _save_checkpoint(self, model: Any, trial: Any) -> None:
+            root = Path(self.args.output_dir)
+            staging = root / ".staging"
+            shutil.rmtree(staging, ignore_errors=True)
+            self.args.output_dir = str(staging)
+            try:
+                super()._save_checkpoint(model, trial)
+            finally:
+                self.args.output_dir = str(root)
+            name = f"checkpoint-{self.state.global_step}"
+            run = self.engagegen_run
+            best = run.run_dir / "adapter"
+            for source, copy in BEST_ADAPTER.items():
+                if (best / source).is_file():
+                    shutil.copyfile(best / source, staging / name / copy)
+            state = {**run.state, "wall_seconds": run.wall_seconds()}
+            finalize_checkpoint(staging / name, root / name, state)
+            shutil.rmtree(staging, ignore_errors=True)
+            prune_checkpoints(root, run.cfg.training.keep_checkpoints)
+
+        def _get_per_token_logps_and_entropies(self, model: Any, input_ids: Any, attention_mask: Any,
+                                               logits_to_keep: int, batch_size: Any = None, compute_entropy: bool = False,
+                                               compute_aux_loss: bool = False, **inputs: Any) -> Any:
+            if input_ids.device.type != "cpu" or compute_aux_loss or any(v is not None for v in inputs.values()):
+                return super()._get_per_token_logps_and_entropies(
+                    model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss,
+                    **inputs)
+            bonus = getattr(self.args, "entropy_coef", 0.0) != 0 or getattr(self.args, "use_adaptive_entropy", False)
+            logps, entropies = completion_logprobs(model, input_ids, attention_mask, logits_to_keep, self.temperature,
+                                                   compute_entropy, entropy_in_loss=bonus)
+            return logps, entropies, None
+
+    return EngagegenTrainer, config_cls
