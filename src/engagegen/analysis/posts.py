@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from engagegen.config import atomic_write_text
+from engagegen.errors import EngagegenError
+from engagegen.files import atomic_write_text
 from engagegen.scoring.moderation import CATEGORIES
 
 __all__ = ["PostAnalysis", "analyze_posts", "write_analysis", "AnalysisError"]
@@ -27,7 +28,7 @@ __all__ = ["PostAnalysis", "analyze_posts", "write_analysis", "AnalysisError"]
 COLUMNS = ("line", "text", "opinion", "sentiment", "topic_similarity", "on_topic", "flags", "language", "english_share", "note")
 
 
-class AnalysisError(ValueError):
+class AnalysisError(EngagegenError, ValueError):
     """Input that cannot be analysed (no posts, bad arguments)."""
 
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from engagegen.cli.common import console, friendly_errors, load_network
 from engagegen.cli.network_cmd import network_app
-from engagegen.config import atomic_write_text
+from engagegen.files import atomic_write_text
 
 
 @network_app.command("report")

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from engagegen.cli.app import app
 from engagegen.cli.common import console, err_console, friendly_errors, load_network, parse_agent
-from engagegen.config import atomic_write_text
+from engagegen.files import atomic_write_text
 from engagegen.generation import EMBEDDED_MODEL
 from engagegen.network import NetworkError, SocialNetwork
 

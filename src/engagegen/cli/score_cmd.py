@@ -11,7 +11,7 @@ from rich.table import Table
 
 from engagegen.cli.app import app
 from engagegen.cli.common import console, friendly_errors, load_network, parse_agent
-from engagegen.config import atomic_write_text
+from engagegen.files import atomic_write_text
 
 _COLUMNS = ("opinion", "engaged", "engaged_fraction", "fluency", "topic", "flagged", "total")
 

@@ -10,13 +10,14 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from engagegen.engagement.base import EngagementModel, Optimum, check_source
+from engagegen.errors import EngagegenError
 from engagegen.network.graph import SocialNetwork
 from engagegen.reward.lookup import EngagementLookup
 
 __all__ = ["EngagementReward", "RewardConfig", "RewardBreakdown", "RewardError"]
 
 
-class RewardError(ValueError):
+class RewardError(EngagegenError, ValueError):
     """Bad reward configuration or input."""
 
 

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engagegen.errors import EngagegenError
+
 __all__ = ["read_posts", "PostsFileError", "PostRecord"]
 
 
-class PostsFileError(ValueError):
+class PostsFileError(EngagegenError, ValueError):
     """A posts file that cannot be read as asked; the message names the file, line and column."""
 
 

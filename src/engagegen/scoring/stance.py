@@ -22,7 +22,8 @@ import io
 import json
 import math
 import os
-import tempfile
+import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from engagegen.files import atomic_write_bytes, atomic_write_text
 from engagegen.scoring.base import ScoringError, check_positive_int, check_texts, require
 from engagegen.scoring.embedding import BUNDLED, Embedder
 from engagegen.scoring.opinion import OpinionScorer
@@ -221,8 +223,8 @@ class StanceClassifier(OpinionScorer):
             "npz_sha256": hashlib.sha256(payload).hexdigest(),
         }
         # The .npz goes first; the JSON (with the checksum of that .npz) commits the pair.
-        _atomic_write(folder / NPZ_NAME, payload)
-        _atomic_write(folder / JSON_NAME, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+        atomic_write_bytes(folder / NPZ_NAME, payload)
+        atomic_write_text(folder / JSON_NAME, json.dumps(meta, indent=2) + "\n")
         return folder
 
     @classmethod
@@ -247,8 +249,8 @@ class StanceClassifier(OpinionScorer):
         try:
             with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        except (ValueError, OSError) as exc:
-            raise ScoringError(f"{npz_path}: cannot read the arrays ({exc})") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise ScoringError(f"{npz_path}: cannot read the arrays, truncated or corrupt ({exc})") from None
         try:
             method = meta["method"]
             k, dim = int(meta["n_calibrated"]), int(meta["dimension"])
@@ -307,17 +309,6 @@ def _predict(params: dict[str, Any], x: np.ndarray) -> np.ndarray:
             for k, (xs, ys) in enumerate(zip(params["x_thresholds"], params["y_thresholds"]))
         ])
     return proba.mean(axis=1)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fold_bar(total: int) -> tuple[Any, Any]:

@@ -22,7 +22,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from engagegen.config import ConfigError, atomic_write_text, dump_yaml, from_dict, load_yaml
+from engagegen.config import ConfigError, dump_yaml, from_dict, load_yaml
+from engagegen.errors import EngagegenError
+from engagegen.files import atomic_write_text
 from engagegen.reward import EngagementReward, RewardBreakdown
 from engagegen.training.build import Audience, build_audience
 from engagegen.training.checkpoint import (
@@ -37,7 +39,7 @@ from engagegen.training.config import RunConfig
 __all__ = ["EngagementTrainer", "TrainingError", "gate_pass", "is_degenerate", "load_run", "evaluate_run", "evaluate_policies"]
 
 
-class TrainingError(RuntimeError):
+class TrainingError(EngagegenError, RuntimeError):
     """A run that cannot start or continue; the message says why and what to change."""
 
 
