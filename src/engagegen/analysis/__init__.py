@@ -14,6 +14,7 @@ from engagegen.analysis.opinions import (
     write_opinions,
 )
 from engagegen.analysis.posts import (
+    OUTPUT_FILES,
     AnalysisError,
     PostAnalysis,
     analyze_posts,
