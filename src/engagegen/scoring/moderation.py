@@ -1,6 +1,7 @@
-"""An offline moderation gate: profanity, slurs, threats, calls to violence, harassment, self-harm.
+"""An offline moderation gate: profanity, slurs, threats, calls to violence, harassment, self-harm, hate,
+sexual content involving minors, doxxing, violent extremism.
 
-Two layers, both run on a normalised copy of the text that undoes common obfuscation (look-alike
+Three layers. The first two run on a normalised copy of the text that undoes common obfuscation (look-alike
 letters from other scripts, accents, zero-width characters, leetspeak such as ``k1ll`` and
 ``a$$``, stretched letters ``fuuuck``, spaced or dotted letters ``f u c k`` / ``f.u.c.k``, masked
 letters ``f*ck``):
@@ -13,6 +14,13 @@ letters ``f*ck``):
   reader, dehumanising a group, wishing harm) and ``self_harm`` (encouraging it, or stating intent).
   Violent verbs count only with a person (or a person's home) as object, so "killer app", "kill
   time", "shoot a photo" and "this bill should be killed" pass.
+
+The third, semantic, layer reads meaning rather than words: a classifier over the post's sentence
+embedding (:class:`~engagegen.scoring.moderation_semantic.SemanticModerator`) flags calls to
+violence against people, animals or places written in ordinary verbs ("Drown every stray cat you
+see."), hate, sexual content involving minors, doxxing and extremism. It speaks only for posts the
+rules pass, so a post's findings name the rule when there is one. With the shared embedder of the
+topic scorer it adds one matrix product to a reward step.
 
 An optional transformers toxicity classifier (any local model) adds the ``toxicity`` category.
 
@@ -36,50 +44,28 @@ import numpy as np
 from engagegen.scoring.base import BatchScorer, ScoringError, check_texts, check_unit_interval, require
 from engagegen.scoring.hf import TextClassifier
 from engagegen.scoring.lexicon import english_words
+from engagegen.scoring.moderation_semantic import CATEGORY_OF_CLASS, SemanticModerator
 
 __all__ = ["Moderation", "ModerationMatch", "CATEGORIES", "ALLOWED_WORDS", "normalize_for_moderation"]
 
-CATEGORIES = ("profanity", "slur", "threat", "violence", "harassment", "self_harm", "toxicity")
+CATEGORIES = ("profanity", "slur", "threat", "violence", "harassment", "self_harm", "hate", "sexual_minors", "doxxing",
+              "extremism", "toxicity")
 
-# Entries of the better-profanity list that are ordinary words in posts about pets, health,
-# politics or history. Flagging them would gate civil posts ("gay rights", "breast cancer",
-# "Nazi Germany", "a damn good cat"); the phrase rules catch their abusive uses.
-ALLOWED_WORDS = frozenset("""
-gay gays lesbian lesbians queer queers homo transsexual bisexual homoerotic
-anal anus areole breasts penis penial penile vagina vulva uterus womb ovary ovum ovums testicle testis testes
-testical teste scrotum rectum rectal rectus pubic pubis nipple nipples labia hymen glans foreskin clitoris sperm
-semen urine urinal menses menstruate menstruation tampon herpes hiv pms vomit erect erection organ oral orally
-penetrate penetration enlargement phalli phallic
-drunk weed pot heroin meth opium opiate valium viagra vodka rum hemp ganja reefer hooch hootch hookah stoned
-junkie junky pcp peyote extacy extasy toke scag skag souse soused
-damn god hell crap omg lmao lmfao fart poop pee peepee potty tinkle weewee dummy dopey doofus stupid ugly fat
-moron jerk jerked weirdo sissy ninny nimrod prude prig tramp trashy tawdry sleaze sleazy vulgar racy raunch
-steamy kinky lust lusty lusting horny horniest naked nude nudes sex sexual erotic erotism virgin seduce undies
-panties pantie panty pasty pastie toots tush wedgie willy willies woody wang weenie weiner wad wazoo whiz knob
-dink dinks dong hooter hooters muff snatch screw screwed screwing suck sucked sucking hump humped humping thrust
-stroke strip stripclub pawn maxi revue seaman seamen sandbar flange fubar foobar slope nappy paddy massa mams
-loin loins lube lech leper homey hoar hebe gringo guido pollock negro nazi nazism hitler reich kkk klan slave
-aryan arian bondage masochist sadist sadism voyeur perversion incest inbred gigolo pimp prostitute hooker vixen
-wench playboy xx xxx uzi napalm sniper kill murder thug snuff rape raped raper raping rapist molest pedophile
-pedophilia pedophiliac cum spunk fanny fisted fingering facial crotch cowgirl cowgirls boner nutbutter
-pornography punky puss quicky rump scantily shag sodom smut threesome titi unwed yaoi nad knobed pinko pissed
-frigg frigga feck buceta cipa len asanchez essohbee yury howtokill howtomurdep kondum kondums
-""".split())
 
-SLURS = frozenset("""
-chink chinks coon coons dyke dykes fag fagg fagged fagging faggit faggitt faggot faggots faggs fagot fagots fags
-faig faigt gook gooks kike kikes kyke nigger niggers nigga niggah niggas niggaz nigg nig niglet paki pakis spic
-spics spick spik spiks wetback wetbacks wop wops retard retards retarded reetard ritard rtard r-tard tard tards
-polack honky injun jap japs kraut heeb moolie whitey wigger shemale heshe lez lezzie lezzies lezzy lesbo lesbos
-lezbo lezbos lezbian lezbians tranny trannies raghead ragheads towelhead towelheads beaner beaners sambo darkie
-darky zipperhead sandnigger
-""".split())
-SLUR_PHRASES = frozenset({"she male", "camel jockey"})
+def _word_file(name: str) -> frozenset[str]:
+    """A word list shipped in ``engagegen/data/moderation`` (blank-separated, '#' comments, '_' for a space)."""
+    text = resources.files("engagegen").joinpath("data", "moderation", name).read_text(encoding="utf-8")
+    return frozenset(w.replace("_", " ") for line in text.splitlines() if not line.startswith("#") for w in line.split())
 
+
+# Entries of the better-profanity list that are ordinary words ("gay rights", "breast cancer", "Nazi
+# Germany"); the phrase rules and the semantic layer catch their abusive uses.
+ALLOWED_WORDS = _word_file("allowed_words.txt")
+_SLUR_ENTRIES = _word_file("slurs.txt")
+SLURS = frozenset(w for w in _SLUR_ENTRIES if " " not in w)
+SLUR_PHRASES = frozenset(w for w in _SLUR_ENTRIES if " " in w)
 # Abbreviations and spellings of strong profanity the upstream list lacks.
-EXTRA_PROFANITY = frozenset("""
-fk fkn fking fkin fck fcking fckin fcker fckn fuckk phucking mf mfer mofo motherf stfu gtfo kys
-""".split())
+EXTRA_PROFANITY = _word_file("extra_profanity.txt")
 
 # Strong words a masked spelling ("f*ck", "sh*t", "a**hole") is matched against.
 MASKABLE = ("fuck", "fucking", "fucked", "fucker", "motherfucker", "motherfucking", "shit", "shitty", "bullshit",
@@ -470,6 +456,10 @@ _RULES: list[tuple[str, str, str, str]] = [
     ("violence", "should be killed", _first_words(_PERSON_PASSIVE_LIST),
      rf"\b(?:{_OBJ3}|they|he|she|you) (?:all )?(?:should|must|need to|needs to|ought to|"
                                      rf"oughta|deserve to|deserves to) (?:all )?(?:be|get) (?:all )?{_PERSON_PASSIVE}\b"),
+    ("violence", "should be killed", "shot hanged lynched executed gassed beheaded exterminated slaughtered murdered",
+     r"\b(?:people|folks|(?:\w+ )?(?:owners|lovers|fans|voters|supporters|immigrants|\w+ers|\w+ists|\w+ians))\b"
+     r"(?:(?!\b(?:not|never|no)\b)[^.!?]){0,60}\b(?:should|must|need to|ought to|deserve to) (?:all )?(?:be|get) "
+     r"(?:all )?(?:shot|hanged|lynched|executed|gassed|beheaded|exterminated|slaughtered|murdered)\b"),
     ("violence", "call to violence", "take",
      rf"\btake (?:a|an|the|my|your) (?:knife|gun|bat|hammer|axe|machete|blade|"
                                      rf"crowbar|baseball bat) to {_OBJ3}"),
@@ -582,6 +572,8 @@ class Moderation(BatchScorer):
 
     categories: which categories flag a post (default: all of :data:`CATEGORIES`).
     extra_words: more words to treat as profanity; allow_words: words never to flag by the word list.
+    semantic: the semantic layer: ``True`` (the bundled classifier over the shared MiniLM embedder),
+        ``False`` (rules and word lists only) or a :class:`SemanticModerator` of your own.
     toxicity_model: optional local text-classification model (folder or cached hub id); a post is
         flagged ``toxicity`` when the probability of any of ``toxicity_labels`` reaches
         ``toxicity_threshold``. By default the toxic labels are those whose names contain toxic,
@@ -601,6 +593,7 @@ class Moderation(BatchScorer):
         toxicity_threshold: float = 0.5,
         device: str | None = None,
         max_chars: int = 10_000,
+        semantic: bool | SemanticModerator = True,
     ) -> None:
         chosen = tuple(CATEGORIES if categories is None else categories)
         unknown = [c for c in chosen if c not in CATEGORIES]
@@ -619,10 +612,14 @@ class Moderation(BatchScorer):
             self.toxicity = TextClassifier.load(toxicity_model, device=device, needed_by="Moderation(toxicity_model=...)")
             self._toxic_columns = _toxic_columns(self.toxicity.labels, toxicity_labels, self.toxicity.name)
         _word_lists()  # load (and check for) the word list now, not on the first post
+        if semantic is True:
+            semantic = SemanticModerator.bundled()
+        self.semantic: SemanticModerator | None = semantic or None
 
     def __repr__(self) -> str:
         tox = f", toxicity_model={self.toxicity.name!r}" if self.toxicity is not None else ""
-        return f"Moderation(categories={list(self.categories)}{tox})"
+        sem = "" if self.semantic is not None else ", semantic=False"
+        return f"Moderation(categories={list(self.categories)}{tox}{sem})"
 
     def explain(self, texts: Sequence[str]) -> list[list[ModerationMatch]]:
         """Every finding for every text (one entry per rule or word that matched)."""
@@ -630,6 +627,13 @@ class Moderation(BatchScorer):
         out: list[list[ModerationMatch]] = []
         for text, empty in zip(checked.texts, checked.empty):
             out.append([] if empty else self._find(text))
+        if self.semantic is not None:
+            todo = [i for i, (empty, found) in enumerate(zip(checked.empty, out)) if not empty and not found]
+            if todo:
+                harm, likeliest = self.semantic.harm([checked.texts[i] for i in todo])
+                for i, p, cls in zip(todo, harm, likeliest):
+                    if p >= self.semantic.threshold:
+                        out[i].append(ModerationMatch(CATEGORY_OF_CLASS[cls], "semantic classifier", f"{cls} p={p:.2f}"))
         if self.toxicity is not None:
             todo = [i for i, empty in enumerate(checked.empty) if not empty]
             if todo:
