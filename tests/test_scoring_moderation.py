@@ -154,4 +154,5 @@ def test_toxicity_labels_must_exist(toxicity_dir, tmp_path):
 
 
 def test_categories_constant_lists_every_category():
-    assert set(CATEGORIES) == {"profanity", "slur", "threat", "violence", "harassment", "self_harm", "toxicity"}
+    assert set(CATEGORIES) == {"profanity", "slur", "threat", "violence", "harassment", "self_harm", "hate",
+                               "sexual_minors", "doxxing", "extremism", "toxicity"}

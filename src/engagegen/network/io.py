@@ -160,7 +160,7 @@ def _read_rows(
         except (UnicodeDecodeError, csv.Error):
             first, rest = [], []  # not a header; the reader below names the bad line
         header = len(first) == len(names) and looks_like_header(first, rest[0] if rest else None)
-        if header:
+        if header and not all(f.lower() in _HEADER_WORDS for f in first):  # a guess: say what was taken
             shown = data[slice(*_first_lines(data, 1)[0])].decode("utf-8", "replace")[:80]
             warnings.warn(f"{path}, line 1: read as a header ({shown!r}), not as data; pass header=False "
                           "(--no-header) if it is data", HeaderNote, stacklevel=4)

@@ -544,6 +544,19 @@ _RULES: list[tuple[str, str, str, str]] = [
 ]
 
 
+# Idioms and negated harm that the semantic layer, which reads words more than syntax, would take for
+# harm ("cut yourself some slack", "kill them with kindness", "I will not hurt you"): removed from its input.
+_DEFUSE_RE = re.compile(
+    r"\b(?:cut|give) (?:yourself|urself|yourselves|me|him|her|them|us) (?:some |a little |a )?(?:slack|break)\b"
+    r"|\bkill (?:\w+ )?with kindness\b"
+    r"|\b(?:not|never|n't|nobody|no one) (?:\w+ ){0,3}?(?:kill|hurt|harm|hit|murder|shoot|stab|beat|punch|attack)\w*"
+    r"(?: (?:you|u|yourself|him|her|them|anyone|anybody|myself|me|us)\b)?", re.IGNORECASE)
+
+
+def _defused(text: str) -> str:
+    return _DEFUSE_RE.sub(" ", text)
+
+
 @lru_cache(maxsize=1)
 def _compiled_rules() -> list[tuple[str, str, frozenset[str], re.Pattern[str]]]:
     return [(category, name, frozenset(triggers.split()), re.compile(pattern, re.IGNORECASE))
@@ -628,9 +641,12 @@ class Moderation(BatchScorer):
         for text, empty in zip(checked.texts, checked.empty):
             out.append([] if empty else self._find(text))
         if self.semantic is not None:
-            todo = [i for i, (empty, found) in enumerate(zip(checked.empty, out)) if not empty and not found]
+            defused = {i: _defused(checked.texts[i]) for i, (empty, found) in enumerate(zip(checked.empty, out))
+                       if not empty and not found}
+            # A fragment of under three words says too little for the classifier (rules still see it).
+            todo = [i for i, text in defused.items() if len(re.findall(r"[^\W\d_]+", text)) >= 3]
             if todo:
-                harm, likeliest = self.semantic.harm([checked.texts[i] for i in todo])
+                harm, likeliest = self.semantic.harm([defused[i] for i in todo])
                 for i, p, cls in zip(todo, harm, likeliest):
                     if p >= self.semantic.threshold:
                         out[i].append(ModerationMatch(CATEGORY_OF_CLASS[cls], "semantic classifier", f"{cls} p={p:.2f}"))
