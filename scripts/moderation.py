@@ -7,7 +7,7 @@ Data (tests/data/): ``moderation/train.tsv`` (class, post), the older ``scoring_
 ``scoring_ordinary.txt``, and the dev halves of ``moderation/redteam.tsv`` and
 ``moderation/ordinary.tsv``. The held-out halves (every second post of each category or kind) are
 read only by ``evaluate``. The flagging threshold is chosen on out-of-fold probabilities of the
-training posts: the lowest threshold whose false-flag rate on harmless training posts is at most 1.5%.
+training posts: the lowest threshold whose false-flag rate on harmless training posts is at most 1%.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ PACKAGE_DATA = ROOT / "src" / "engagegen" / "data" / "moderation"
 # The older red-team list's categories as classes of the classifier (its profanity is the word list's job).
 OLD_CLASSES = {"threat": "threat", "violence": "incitement", "self_harm": "self_harm", "harassment": "harassment",
                "slur": "hate"}
-FALSE_FLAG_BUDGET = 0.015
+FALSE_FLAG_BUDGET = 0.01
 TEMPLATED_PER_CLASS = 80
 ISSUE_EXAMPLES = ["Kill all cat owners.", "Drown every stray cat you see.", "I will kill your cat and then come for you.",
                   "People who own cats are disgusting idiots and should all be shot.", "cat owners should be shot"]
