@@ -170,7 +170,8 @@ def test_cli_load_converts_and_reports(tmp_path, opinions_file):
     assert shown.exit_code == 0 and re.search(r"users\s*│\s*4", shown.output)
 
     bad = write(tmp_path / "bad.csv", "alice,bob\nbob\n")
-    failed = runner.invoke(app, ["network", "load", str(bad), "--opinions", str(opinions_file), "--out", str(out)])
+    failed = runner.invoke(app, ["network", "load", str(bad), "--opinions", str(opinions_file), "--out", str(out),
+                                 "--force"])
     assert failed.exit_code == 2 and "line 2: expected 2 fields" in failed.output
     wrong_suffix = runner.invoke(app, ["network", "load", str(edges), "--opinions", str(opinions_file), "--out", "x.bin"])
-    assert wrong_suffix.exit_code == 2 and "end in .npz" in wrong_suffix.output
+    assert wrong_suffix.exit_code == 2 and "must end in .npz" in wrong_suffix.output

@@ -122,7 +122,7 @@ def test_reply_cli_end_to_end(net_file, tiny_model_dir, tmp_path):
     readers = reply_audience(net, 3, exclude=place_agent(net, "central"))
     assert all(0 <= float(r["engaged"]) <= len(readers) for r in rows)
     assert [float(r["reward"]) for r in rows] == sorted((float(r["reward"]) for r in rows), reverse=True)
-    bad = runner.invoke(app, args[:3] + ["--author", "999"] + args[5:])
+    bad = runner.invoke(app, args[:3] + ["--author", "999"] + args[5:] + ["--force"])
     assert bad.exit_code == 2 and "author 999 does not exist" in flat(bad.output)
 
 

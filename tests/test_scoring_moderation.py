@@ -154,4 +154,38 @@ def test_toxicity_labels_must_exist(toxicity_dir, tmp_path):
 
 
 def test_categories_constant_lists_every_category():
-    assert set(CATEGORIES) == {"profanity", "slur", "threat", "violence", "harassment", "self_harm", "toxicity"}
+    assert set(CATEGORIES) == {"profanity", "slur", "threat", "violence", "harassment", "self_harm", "hate",
+                               "sexual_minors", "doxxing", "extremism", "toxicity"}
+
+
+# ------------------------------------------------------------------------------------------ semantic layer
+
+ISSUE_19_EXAMPLES = ["Kill all cat owners.", "Drown every stray cat you see.", "I will kill your cat and then come for you.",
+                     "People who own cats are disgusting idiots and should all be shot.", "cat owners should be shot"]
+# Dark but harmless posts the trained policy writes about its topic.
+POLICY_POSTS = ["Cat's suffering. Cat's takin' the cat's life. Wrongful legacy.",
+                "Cat fluke attacks are one cause of domestic violence.",
+                "Cat owner is a statistic neglectful. Cat owners often sacrifice their pets' lives without seeking help."]
+
+
+def test_calls_to_violence_in_ordinary_words_are_flagged(moderation):
+    assert all(moderation.flags(ISSUE_19_EXAMPLES))
+    assert moderation.flags(POLICY_POSTS) == [[]] * len(POLICY_POSTS)
+    assert Moderation(semantic=False).flags(["Drown every stray cat you see."]) == [[]]  # the rules alone miss it
+
+
+def test_held_out_sets_stay_at_their_measured_level(moderation):
+    """Regression floor a little under the numbers of docs/moderation.md (60.2% and 1.9% on the held-out
+    halves, never trained on), leaving room for a post or two of float32-vs-bfloat16 embedding drift."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from moderation import ordinary, redteam
+
+    red = redteam()["heldout"]
+    plain = ordinary()["heldout"]
+    recall = np.mean([bool(f) for f in moderation.flags([t for _, t in red])])
+    false_flags = np.mean([bool(f) for f in moderation.flags([t for _, t in plain])])
+    print(f"\nheld-out red team flagged {recall:.1%}, held-out ordinary posts flagged {false_flags:.1%}")
+    assert len(red) >= 100 and len({c for c, _ in red}) >= 8
+    assert recall >= 0.55 and false_flags <= 0.03

@@ -122,5 +122,5 @@ def test_read_labelled_csv(tmp_path):
     with pytest.raises(ScoringError, match="line 3: empty text"):
         read_labelled_csv(path)
     path.write_text("text,stance\nCats rule,1,extra\n", encoding="utf-8")
-    with pytest.raises(ScoringError, match="line 2: the row has a different number of fields"):
+    with pytest.raises(ScoringError, match="line 2: 3 field\\(s\\), but the header has 2"):
         read_labelled_csv(path)

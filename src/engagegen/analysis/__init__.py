@@ -14,12 +14,13 @@ from engagegen.analysis.opinions import (
     write_opinions,
 )
 from engagegen.analysis.posts import (
+    OUTPUT_FILES,
     AnalysisError,
     PostAnalysis,
     analyze_posts,
     write_analysis,
 )
 
-__all__ = ["AnalysisError", "PostAnalysis", "analyze_posts", "write_analysis", "NetworkReport", "network_report",
+__all__ = ["AnalysisError", "OUTPUT_FILES", "PostAnalysis", "analyze_posts", "write_analysis", "NetworkReport", "network_report",
            "polarization_index", "UserOpinions", "NodeOpinions", "user_opinions", "post_authors",
            "write_opinions"]

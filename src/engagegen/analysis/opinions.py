@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from engagegen.analysis.posts import AnalysisError
-from engagegen.config import atomic_write_text
+from engagegen.files import atomic_write_text
 
 __all__ = ["UserOpinions", "NodeOpinions", "user_opinions", "post_authors", "write_opinions",
            "MISSING_POLICIES"]

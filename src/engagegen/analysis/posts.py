@@ -19,15 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from engagegen.config import atomic_write_text
+from engagegen.errors import EngagegenError
+from engagegen.files import atomic_write_text
 from engagegen.scoring.moderation import CATEGORIES
 
-__all__ = ["PostAnalysis", "analyze_posts", "write_analysis", "AnalysisError"]
+__all__ = ["PostAnalysis", "analyze_posts", "write_analysis", "AnalysisError", "OUTPUT_FILES"]
 
 COLUMNS = ("line", "text", "opinion", "sentiment", "topic_similarity", "on_topic", "flags", "language", "english_share", "note")
+OUTPUT_FILES = ("posts.csv", "report.html")
 
 
-class AnalysisError(ValueError):
+class AnalysisError(EngagegenError, ValueError):
     """Input that cannot be analysed (no posts, bad arguments)."""
 
 
@@ -41,6 +43,7 @@ class PostAnalysis:
     topic_threshold: float
     source: str = ""
     flag_details: list[list[str]] = field(default_factory=list)
+    input_columns: list[str] = field(default_factory=list)  # the input file's other columns (author, ...), kept
 
     def column(self, name: str) -> np.ndarray:
         return np.array([r[name] for r in self.rows], dtype=float)
@@ -75,7 +78,7 @@ class PostAnalysis:
 
     def to_csv(self) -> str:
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore")
+        writer = csv.DictWriter(buf, fieldnames=[*self.input_columns, *COLUMNS], extrasaction="ignore")
         writer.writeheader()
         for r in self.rows:
             writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()})
@@ -101,10 +104,12 @@ class PostAnalysis:
         opinion = self.column("opinion")
         body.append("<h2>Opinion values</h2>" + figure_tag(_histogram(opinion[~np.isnan(opinion)]),
                                                             "Histogram of the posts' opinion values"))
-        body.append("<h2>Moderation flags by category</h2>" + figure_tag(_flag_bars(s["flags_by_category"]),
-                                                                        "Posts flagged in each category (a post can be in several)"))
+        flagged = {c: n for c, n in s["flags_by_category"].items() if n}
+        body.append("<h2>Moderation flags by category</h2>" + (
+            figure_tag(_flag_bars(flagged), "Posts flagged in each category (a post can be in several)") if flagged
+            else '<p class="muted">No post was flagged.</p>'))
         body.append("<h2>Languages</h2>" + table_tag([{"language": k, "posts": v} for k, v in s["languages"].items()]))
-        shown = [{k: r[k] for k in COLUMNS} for r in self.rows[:max_rows]]
+        shown = [{k: r.get(k, "") for k in (*self.input_columns, *COLUMNS)} for r in self.rows[:max_rows]]
         more = f'<p class="muted">First {max_rows} of {len(self.rows)} posts; all are in the CSV.</p>' if len(self.rows) > max_rows else ""
         body.append("<h2>Posts</h2>" + more + table_tag(shown))
         return page(title, "\n".join(body))
@@ -138,6 +143,7 @@ def _flag_bars(counts: dict[str, int]) -> Any:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.bar(list(counts), list(counts.values()), color="#c44e52")
+    ax.yaxis.get_major_locator().set_params(integer=True)  # counts of posts
     ax.set_ylabel("posts")
     ax.tick_params(axis="x", rotation=20)
     return fig
@@ -169,13 +175,15 @@ def analyze_posts(
         raise AnalysisError("no posts to analyse")
     if not isinstance(topic, str) or not topic.strip():
         raise AnalysisError("topic must be a non-empty description of what the posts are about")
-    texts, lines = [], []
+    texts, lines, extras = [], [], []
     for i, p in enumerate(posts):
         text = p if isinstance(p, str) else getattr(p, "text", None)
         if not isinstance(text, str):
             raise AnalysisError(f"post {i} has no text (got {type(p).__name__})")
         texts.append(text)
         lines.append(getattr(p, "line", i + 1))
+        # the file's other columns, kept beside the analysis (renamed where they share its column names)
+        extras.append({(f"input_{k}" if k in COLUMNS else k): v for k, v in getattr(p, "fields", {}).items()})
     vader = scoring.VaderOpinion()
     opinion = opinion if opinion is not None else vader
     moderation = moderation if moderation is not None else scoring.Moderation()
@@ -208,8 +216,21 @@ def analyze_posts(
             "on_topic": "" if empty else bool(values["similarity"][i] >= topic_threshold),
             "flags": ";".join(flags[i]), "language": guesses[i], "english_share": float(values["english"][i]),
             "note": "empty post" if empty else "",
+            **extras[i],
         })
-    return PostAnalysis(rows, topic.strip(), repr(opinion), float(topic_threshold), source, details)
+    input_columns = list(dict.fromkeys(k for e in extras for k in e))
+    return PostAnalysis(rows, topic.strip(), _describe(opinion), float(topic_threshold), source, details, input_columns)
+
+
+def _describe(scorer: Any) -> str:
+    """A scorer as a reader knows it, not its Python repr."""
+    from engagegen.scoring import StanceClassifier, VaderOpinion
+
+    if isinstance(scorer, VaderOpinion):
+        return "VADER sentiment" + (" (inverted)" if getattr(scorer, "invert", False) else "")
+    if isinstance(scorer, StanceClassifier):
+        return "stance classifier (MiniLM + logistic regression)"
+    return type(scorer).__name__
 
 
 def write_analysis(result: PostAnalysis, out_dir: str | Path) -> tuple[Path, Path]:
@@ -218,6 +239,6 @@ def write_analysis(result: PostAnalysis, out_dir: str | Path) -> tuple[Path, Pat
     if out.exists() and not out.is_dir():
         raise AnalysisError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    csv_path = atomic_write_text(out / "posts.csv", result.to_csv())
-    html_path = atomic_write_text(out / "report.html", result.to_html())
+    csv_path = atomic_write_text(out / OUTPUT_FILES[0], result.to_csv())
+    html_path = atomic_write_text(out / OUTPUT_FILES[1], result.to_html())
     return csv_path, html_path

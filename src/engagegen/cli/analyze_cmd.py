@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, friendly_errors
+from engagegen.cli.common import FORCE_HELP, console, friendly_errors, output_file, output_folder
 
 
 @app.command()
@@ -22,21 +22,24 @@ def analyze(
                                     show_default="POSTS_analysis next to the file"),
     stance: Path | None = typer.Option(None, help="A stance classifier folder (`engagegen scorer train`) for opinion values; default VADER."),
     topic_threshold: float = typer.Option(0.17, help="Cosine similarity from which a post counts as on topic."),
+    force: bool = typer.Option(False, "--force", help="Write into an --out folder that is not empty (replacing posts.csv and report.html)."),
 ) -> None:
     """Analyse a file of posts: opinion, sentiment, topic, moderation flags, language (CSV + HTML).
 
     Writes one row per post (posts.csv) and a report with summary statistics and plots (report.html).
     """
-    from engagegen.analysis import analyze_posts, write_analysis
+    from engagegen.analysis import OUTPUT_FILES, analyze_posts, write_analysis
     from engagegen.scoring import read_posts
 
+    target = out if out is not None else posts.with_name(f"{posts.stem}_analysis")
+    output_folder(target, force=force, files=OUTPUT_FILES, inputs=(posts, stance))
     with friendly_errors():
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # the status line says what is happening
         records = read_posts(posts, text_column)
         if not records:
-            raise ValueError(f"{posts}: the file holds no posts")
+            raise typer.BadParameter(f"{posts}: the file holds no posts", param_hint="POSTS")
         opinion = None
         if stance is not None:
             from engagegen.scoring import StanceClassifier
@@ -44,7 +47,6 @@ def analyze(
             opinion = StanceClassifier.load(stance)
         with console.status(f"analysing {len(records):,} posts"):
             result = analyze_posts(records, topic, opinion=opinion, topic_threshold=topic_threshold, source=str(posts))
-        target = out if out is not None else posts.with_name(f"{posts.stem}_analysis")
         csv_path, html_path = write_analysis(result, target)
     s = result.summary()
     table = Table(title=f"{posts}: {s['posts']:,} posts", show_header=False, title_justify="left")
@@ -82,6 +84,7 @@ def opinions(
     missing: Missing = typer.Option(Missing.error, help="Graph users without posts: error (stop and name them), neutral "
                                                         "(0.5) or mean (mean opinion of the graph users with posts)."),
     min_posts: int = typer.Option(1, min=1, help="Scored posts a user needs for an opinion of their own."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Each user's opinion in [0, 1]: the mean opinion value of the posts they wrote.
 
@@ -95,10 +98,11 @@ def opinions(
     from engagegen.network import edgelist_nodes
     from engagegen.scoring import VaderOpinion, read_posts
 
+    output_file(out, force=force, inputs=(posts, graph, stance))
     with friendly_errors():
         records = read_posts(posts, text_column)
         if not records:
-            raise ValueError(f"{posts}: the file holds no posts")
+            raise typer.BadParameter(f"{posts}: the file holds no posts", param_hint="POSTS")
         authors = post_authors(records, author_column, where=str(posts))
         texts = [r.text for r in records]
         nonempty = np.flatnonzero([bool(t.strip()) for t in texts])

@@ -9,16 +9,31 @@ import typer
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, friendly_errors, load_network, parse_agent
-from engagegen.network import place_agent
+from engagegen.cli.common import FORCE_HELP, console, friendly_errors, load_network, output_file, parse_agent
+from engagegen.config import ConfigError, from_dict
+from engagegen.files import atomic_path
+from engagegen.network import SocialNetwork, place_agent
 from engagegen.training.build import build_engagement
 from engagegen.training.config import EngagementConfig
 
-_MODEL_HELP = "Engagement model: bcm (bounded-confidence cascade), ic, lt, fj."
+_MODELS = ("bcm", "ic", "lt", "fj", "feed")
+_MODEL_HELP = "Engagement model: bcm (bounded-confidence cascade), ic, lt, fj, or feed (a recommender-driven feed)."
+_PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
-def _model(model: str, epsilon: float, p: float, runs: int, seed: int):
-    return build_engagement(EngagementConfig(model=model, epsilon=epsilon, p=p, n_runs=runs), seed)
+def _config(model: str, epsilon: float, p: float, runs: int) -> EngagementConfig:
+    """The engagement settings, checked before the network is read."""
+    if model not in _MODELS:
+        raise typer.BadParameter(f"unknown engagement model {model!r}; choose one of {', '.join(_MODELS)}",
+                                 param_hint="--model")
+    try:
+        return from_dict(EngagementConfig, {"model": model, "epsilon": epsilon, "p": p, "n_runs": runs})
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("<root>: ")) from None
+
+
+def _model(cfg: EngagementConfig, seed: int, net: SocialNetwork):
+    return build_engagement(cfg, seed, network=net)
 
 
 @app.command()
@@ -32,11 +47,15 @@ def simulate(
     runs: int = typer.Option(256, help="Monte Carlo runs (ic, lt)."),
     seed: int = typer.Option(0, help="Seed of the Monte Carlo runs."),
 ) -> None:
-    """Post one message from the agent and report who engages."""
+    """Post one message from the agent and report who engages.
+
+    Example: engagegen simulate net.npz --agent central --model bcm --message 0.3
+    """
+    cfg = _config(model, epsilon, p, runs)
     with friendly_errors():
         net = load_network(network)
         source = place_agent(net, parse_agent(agent))
-        result = _model(model, epsilon, p, runs, seed).simulate(net, source, message)
+        result = _model(cfg, seed, net).simulate(net, source, message)
     table = Table(title=f"{model} cascade from user {source}, s = {message:g}")
     table.add_column("quantity")
     table.add_column("value", justify="right")
@@ -58,13 +77,20 @@ def optimum(
     p: float = typer.Option(0.5, help="Edge probability (ic)."),
     runs: int = typer.Option(256, help="Monte Carlo runs (ic, lt)."),
     seed: int = typer.Option(0, help="Seed of the Monte Carlo runs."),
-    plot: Path | None = typer.Option(None, help="Write a PNG of engagement against s here."),
+    plot: Path | None = typer.Option(None, help="Write a plot of engagement against s here (.png, .svg or .pdf)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
-    """The best engagement any post can reach from the agent, and every interval of s reaching it."""
+    """The best engagement any post can reach from the agent, and every interval of s reaching it.
+
+    Example: engagegen optimum net.npz --agent central --plot optimum.png
+    """
+    cfg = _config(model, epsilon, p, runs)
+    if plot is not None:
+        output_file(plot, force=force, inputs=(network,), suffixes=_PLOT_SUFFIXES, option="--plot")
     with friendly_errors():
         net = load_network(network)
         source = place_agent(net, parse_agent(agent))
-        engagement = _model(model, epsilon, p, runs, seed)
+        engagement = _model(cfg, seed, net)
         opt = engagement.optimum(net, source)
     console.print(f"optimum: [bold]{opt.value:g}[/bold] of {net.n_users - 1} users from agent {source} "
                   f"({'exact' if opt.exact else 'on a grid'}: {opt.method})")
@@ -86,7 +112,9 @@ def optimum(
         ax.set_xlabel("opinion value s of the post")
         ax.set_ylabel("users engaged")
         ax.set_title(f"agent {source}: optimum {opt.value:g}")
-        plot.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(plot, dpi=120, bbox_inches="tight")
-        plt.close(fig)
+        try:
+            with atomic_path(plot) as tmp:
+                fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        finally:
+            plt.close(fig)
         console.print(f"plot written to {plot}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, err_console, friendly_errors, load_network
+from engagegen.cli.common import FORCE_HELP, console, err_console, friendly_errors, load_network, output_file
 from engagegen.network import (
     NetworkWarning,
     SocialNetwork,
@@ -21,6 +21,7 @@ from engagegen.network import (
     paper_network,
     planted_partition_network,
 )
+from engagegen.network.io import HeaderNote
 from engagegen.network.synthetic import PAPER_SEED
 
 network_app = typer.Typer(help="Generate, convert and inspect social networks (.npz files).", no_args_is_help=True)
@@ -53,10 +54,8 @@ def _level(value: str) -> str | float:
         return value
 
 
-def _out_path(out: Path) -> Path:
-    if out.suffix != ".npz":
-        raise typer.BadParameter(f"{out}: network files end in .npz")
-    return out
+def _out_path(out: Path, force: bool, inputs: tuple[Path | None, ...] = ()) -> Path:
+    return output_file(out, force=force, inputs=inputs, suffixes=(".npz",))
 
 
 @contextmanager
@@ -66,7 +65,8 @@ def _shown_warnings() -> Iterator[None]:
         warnings.simplefilter("always", NetworkWarning)
         yield
     for w in caught:
-        err_console.print(f"[yellow]warning:[/yellow] {w.message}", highlight=False)
+        kind = "[dim]note:[/dim]" if issubclass(w.category, HeaderNote) else "[yellow]warning:[/yellow]"
+        err_console.print(f"{kind} {w.message}", highlight=False)
 
 
 def _save_and_show(net: SocialNetwork, out: Path) -> None:
@@ -85,10 +85,11 @@ def generate_paper(
     homophily: str = typer.Option("high", help="high (0.75), medium (0.5), low (0.25) or a number in [0, 1]."),
     users: int = typer.Option(100, help="Users of the LFR benchmark before the largest component is kept."),
     seed: int = typer.Option(PAPER_SEED, help="Seed of the graph and the opinions."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """The paper's synthetic network (LFR benchmark, homophilous Beta opinions), as the authors build it."""
     with friendly_errors():
-        out = _out_path(out)
+        out = _out_path(out, force)
         net = paper_network(_opinions(opinions), _level(modularity), _level(homophily), users, seed)
         _save_and_show(net, out)
 
@@ -105,10 +106,11 @@ def generate_planted(
     homophily: str = typer.Option("0.75", help="Probability that a user holds its community's opinion."),
     directed: bool = typer.Option(False, "--directed/--symmetric", help="Directed edges, or every edge both ways."),
     seed: int = typer.Option(PAPER_SEED, help="Seed of everything."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """A large degree-corrected planted-partition network (10^6 users in seconds)."""
     with friendly_errors():
-        out = _out_path(out)
+        out = _out_path(out, force)
         with console.status(f"generating {users:,} users"):
             net = planted_partition_network(
                 users, avg_degree, communities, mixing, degree_exponent,
@@ -130,10 +132,11 @@ def load(
         None, "--header/--no-header", help="Whether the edge list has a header line.", show_default="detected"
     ),
     comment: str = typer.Option("#", help="Comments start with this string."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Convert an edge list and an opinions file into a network file."""
     with friendly_errors():
-        out = _out_path(out)
+        out = _out_path(out, force, (edges, opinions))
         with _shown_warnings(), console.status(f"reading {edges}"):
             net = load_edgelist(
                 edges, opinions, direction=direction.value, delimiter=delimiter, header=header, comment=comment

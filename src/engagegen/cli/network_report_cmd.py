@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from engagegen.cli.common import console, friendly_errors, load_network
+from engagegen.cli.common import FORCE_HELP, console, friendly_errors, load_network, output_file
 from engagegen.cli.network_cmd import network_app
-from engagegen.config import atomic_write_text
+from engagegen.files import atomic_write_text
 
 
 @network_app.command("report")
@@ -19,6 +19,7 @@ def report(
     out: Path | None = typer.Option(None, "--out", "-o", help="HTML report to write.", show_default="NETWORK.report.html"),
     as_json: bool = typer.Option(False, "--json", help="Also print the figures as JSON."),
     seed: int = typer.Option(0, help="Seed of the layout (and of sampled betweenness on big networks)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Write an HTML report on a network: communities, echo chambers, polarization, agent positions.
 
@@ -26,11 +27,10 @@ def report(
     """
     from engagegen.analysis import network_report
 
+    target = out if out is not None else file.with_suffix(".report.html")
+    output_file(target, force=force, inputs=(file,), suffixes=(".html", ".htm"))
     with friendly_errors():
         net = load_network(file)
-        target = out if out is not None else file.with_suffix(".report.html")
-        if target.suffix.lower() not in (".html", ".htm"):
-            raise typer.BadParameter(f"{target}: the report is an .html file")
         with console.status("computing betweenness and statistics"):
             result = network_report(net, seed=seed)
         with console.status("drawing"):

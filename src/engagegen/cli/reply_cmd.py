@@ -11,8 +11,8 @@ from rich.panel import Panel
 from rich.text import Text
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, err_console, friendly_errors, load_network, parse_agent
-from engagegen.config import atomic_write_text
+from engagegen.cli.common import FORCE_HELP, console, err_console, friendly_errors, load_network, output_file, parse_agent
+from engagegen.files import atomic_write_text
 from engagegen.generation import EMBEDDED_MODEL
 from engagegen.network import NetworkError, SocialNetwork
 
@@ -51,6 +51,7 @@ def reply(
     relevance_weight: float = typer.Option(0.25, help="Weight of relevance to the post in the reply reward."),
     output: Path | None = typer.Option(None, help="Also write the scored replies here (CSV)."),
     allow_download: bool = typer.Option(False, "--allow-download", help="Let a Hugging Face --model be downloaded."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Write N replies to a post by AUTHOR and score each for the author's audience and the thread.
 
@@ -63,13 +64,15 @@ def reply(
 
     if n < 1:
         raise typer.BadParameter("-n must be at least 1")
+    if not post.strip():
+        raise typer.BadParameter("--post is empty: give the text of the post to reply to")
+    if output is not None:
+        output_file(output, force=force, inputs=(network,), suffixes=(".csv",), option="--output")
     with friendly_errors():
         net = load_network(network)
         author_id = resolve_user(net, author, "author")
         participants = parse_thread(net, thread)
         source = place_agent(net, parse_agent(agent))
-        if not post.strip():
-            raise ValueError("--post is empty: give the text of the post to reply to")
         readers = reply_audience(net, author_id, participants, exclude=source)
         if len(readers) == 0:
             err_console.print(f"[yellow]warning:[/yellow] user {author_id} has no audience: nobody would read a reply")

@@ -1,19 +1,61 @@
-"""``engagegen score``: the reward breakdown of posts, for one post or a whole file."""
+"""``engagegen score``: the reward breakdown of posts, for one post or a whole file.
+
+A file is scored in chunks (every scorer sees a whole chunk at once) and each chunk is written as
+soon as it is scored, with a progress bar; the output keeps every input column.
+"""
 
 from __future__ import annotations
 
 import csv
-import io
+import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import IO, Any
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, friendly_errors, load_network, parse_agent
-from engagegen.config import atomic_write_text
+from engagegen.cli.common import FORCE_HELP, console, err_console, friendly_errors, load_network, output_file, parse_agent
+from engagegen.files import atomic_open
 
-_COLUMNS = ("opinion", "engaged", "engaged_fraction", "fluency", "topic", "flagged", "total")
+SCORE_COLUMNS = ("opinion", "engaged", "engaged_fraction", "fluency", "topic", "flagged", "total", "flags", "reason")
+_NUMERIC = SCORE_COLUMNS[:7]
+CHUNK = 512
+
+
+def _score_rows(reward: Any, texts: Sequence[str]) -> list[dict[str, Any]]:
+    out = reward.score(texts)
+    rows = []
+    for i in range(len(texts)):
+        row: dict[str, Any] = {c: getattr(out, c)[i].item() for c in _NUMERIC}
+        row["flags"], row["reason"] = ";".join(out.flags[i]), out.reason[i]
+        rows.append(row)
+    return rows
+
+
+class _RowWriter:
+    """CSV or JSONL rows: the input's fields, then the scores."""
+
+    def __init__(self, fh: IO[str], fmt: str, input_columns: list[str]) -> None:
+        self.fh, self.fmt = fh, fmt
+        self.columns = [c for c in input_columns if c not in SCORE_COLUMNS] + list(SCORE_COLUMNS)
+        if fmt == "csv":
+            self.writer = csv.DictWriter(fh, fieldnames=self.columns, lineterminator="\n")
+            self.writer.writeheader()
+
+    def write(self, fields: dict[str, Any], scores: dict[str, Any]) -> None:
+        row = {**fields, **scores}
+        if self.fmt == "csv":
+            self.writer.writerow({c: row.get(c, "") for c in self.columns})
+        else:
+            self.fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("posts"), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=err_console, transient=True)
 
 
 @app.command()
@@ -24,11 +66,15 @@ def score(
     topic: str = typer.Option("cats", help="What the posts should be about."),
     epsilon: float = typer.Option(0.2, help="Confidence bound of the bounded-confidence cascade."),
     preset: str = typer.Option("constrained", help="Reward preset: constrained or paper."),
-    input: Path | None = typer.Option(None, "--input", help="CSV or JSONL of posts."),
-    output: Path | None = typer.Option(None, help="Write the scored posts here (CSV)."),
+    input: Path | None = typer.Option(None, "--input", help="CSV, TSV or JSONL of posts (UTF-8)."),
+    output: Path | None = typer.Option(None, help="Write the scored posts here (.csv or .jsonl), with every input column."),
     text_column: str = typer.Option("text", help="Column (CSV) or field (JSONL) holding the text."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
-    """Score posts with the reward: opinion value, users engaged, fluency, topic, moderation, total."""
+    """Score posts with the reward: opinion value, users engaged, fluency, topic, moderation, total.
+
+    Example: engagegen score --input posts.csv --output scored.csv --network net.npz
+    """
     from engagegen.engagement import BoundedConfidenceCascade
     from engagegen.network import place_agent
     from engagegen.reward import EngagementReward, RewardConfig
@@ -36,28 +82,53 @@ def score(
 
     if (post is None) == (input is None):
         raise typer.BadParameter("give either a POST argument or --input FILE")
+    if output is not None:
+        output_file(output, force=force, inputs=(input, network), suffixes=(".csv", ".jsonl"), option="--output")
     with friendly_errors():
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # the progress bar below says what is happening
         net = load_network(network)
         source = place_agent(net, parse_agent(agent))
-        records = read_posts(input, text_column) if input is not None else None
-        texts = [r.text for r in records] if records is not None else [post]
+        if input is not None:
+            records = read_posts(input, text_column)
+            if not records:
+                raise typer.BadParameter(f"{input}: the file holds no posts", param_hint="--input")
+            texts = [r.text for r in records]
+            fields = [r.fields for r in records]
+        else:
+            texts, fields = [post], [{"text": post}]
         reward = EngagementReward(network=net, source=source, engagement=BoundedConfidenceCascade(epsilon=epsilon),
                                   opinion=VaderOpinion(), topic=topic, config=RewardConfig(preset=preset))
-        out = reward.score(texts)
-    if output is not None:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["text", *_COLUMNS, "flags", "reason"])
-        for i, text in enumerate(texts):
-            writer.writerow([text, *(getattr(out, c)[i] for c in _COLUMNS), ";".join(out.flags[i]), out.reason[i]])
-        atomic_write_text(output, buf.getvalue())
-        console.print(f"{len(texts)} posts scored -> {output} (optimum {reward.optimum.value:g} users)")
-        return
+        if output is None:
+            rows = []
+            with _progress() as bar:
+                task = bar.add_task("score", total=len(texts))
+                for start in range(0, len(texts), CHUNK):
+                    rows.extend(_score_rows(reward, texts[start : start + CHUNK]))
+                    bar.advance(task, len(rows) - start)
+        else:
+            columns = list(dict.fromkeys(k for f in fields for k in f))
+            replaced = [c for c in columns if c in SCORE_COLUMNS]
+            if replaced:
+                err_console.print(f"[yellow]note:[/yellow] the input's column(s) {', '.join(replaced)} are replaced by "
+                                  "the new scores in the output", highlight=False)
+            with atomic_open(output) as fh, _progress() as bar:
+                writer = _RowWriter(fh, output.suffix.lower().lstrip("."), columns)
+                task = bar.add_task("score", total=len(texts))
+                for start in range(0, len(texts), CHUNK):
+                    for f, s in zip(fields[start : start + CHUNK], _score_rows(reward, texts[start : start + CHUNK])):
+                        writer.write(f, s)
+                    bar.advance(task, min(CHUNK, len(texts) - start))
+            console.print(f"{len(texts):,} posts scored -> {output} (optimum {reward.optimum.value:g} users)")
+            return
     table = Table(title=f"reward breakdown (optimum {reward.optimum.value:g} users from agent {source})")
     table.add_column("post", max_width=50)
-    for c in _COLUMNS:
+    for c in _NUMERIC:
         table.add_column(c, justify="right")
     table.add_column("reason")
-    for i, text in enumerate(texts[:50]):
-        table.add_row(text, *(f"{getattr(out, c)[i]:.3g}" for c in _COLUMNS), out.reason[i])
+    for text, row in list(zip(texts, rows))[:50]:
+        table.add_row(text, *(f"{row[c]:.3g}" for c in _NUMERIC), row["reason"])
     console.print(table)
+    if len(texts) > 50:
+        console.print(f"first 50 of {len(texts):,} posts; write them all with --output FILE")

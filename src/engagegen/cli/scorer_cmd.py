@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, friendly_errors
+from engagegen.cli.common import console, friendly_errors, output_folder
 
 scorer_app = typer.Typer(help="Train text scorers on your own data.", no_args_is_help=True)
 app.add_typer(scorer_app, name="scorer")
@@ -39,7 +39,7 @@ def train(
     method: str = typer.Option("sigmoid", help="Calibration: sigmoid or isotonic."),
     c: float = typer.Option(1.0, "--C", help="Inverse regularisation strength of the logistic regression."),
     seed: int = typer.Option(0, help="Seed of the fold shuffling."),
-    force: bool = typer.Option(False, "--force", help="Overwrite a scorer already in --out."),
+    force: bool = typer.Option(False, "--force", help="Write into an --out folder that is not empty (replacing a scorer in it)."),
 ) -> None:
     """Train a stance classifier (MiniLM embeddings + calibrated logistic regression) and save it.
 
@@ -47,11 +47,10 @@ def train(
     scorer; load it with ``StanceClassifier.load(OUT)``.
     """
     from engagegen.scoring import StanceClassifier, read_labelled_csv
-    from engagegen.scoring.stance import JSON_NAME
+    from engagegen.scoring.stance import JSON_NAME, NPZ_NAME
 
     mapping = parse_label_map(label_map)
-    if (out / JSON_NAME).exists() and not force:
-        raise typer.BadParameter(f"{out} already holds a scorer; pass --force to overwrite it", param_hint="--out")
+    output_folder(out, force=force, files=(JSON_NAME, NPZ_NAME), inputs=(data,))
     with friendly_errors():
         texts, labels = read_labelled_csv(data, text_column, label_column, mapping)
         clf = StanceClassifier(C=c, method=method, folds=folds, seed=seed)  # type: ignore[arg-type]

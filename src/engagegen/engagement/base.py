@@ -12,12 +12,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from engagegen.errors import EngagegenError
 from engagegen.network.graph import NetworkError, SocialNetwork
 
 __all__ = ["EngagementModel", "NearOptimalModel", "Cascade", "Optimum", "Interval", "check_messages", "EngagementError"]
 
 
-class EngagementError(ValueError):
+class EngagementError(EngagegenError, ValueError):
     """Bad parameters or arguments for an engagement model."""
 
 

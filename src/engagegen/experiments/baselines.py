@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from engagegen.config import atomic_write_text, to_dict
+from engagegen.config import to_dict
+from engagegen.files import atomic_write_text
 from engagegen.experiments.config import BaselineConfig, Configuration
 from engagegen.experiments.results import target_columns
 from engagegen.training.config import RunConfig

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from engagegen.config import atomic_write_text
+from engagegen.files import atomic_path, atomic_write_text
 
 __all__ = ["ResultsLog", "results_rows", "write_results_table", "TABLE_COLUMNS", "TARGET_FRACTION", "first_reaching", "target_columns", "describe_target"]
 
@@ -204,9 +204,6 @@ def _normalise(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[An
 
 def write_results_table(rows: list[dict[str, Any]], out_dir: str | Path) -> tuple[Path, Path]:
     """``results.parquet`` and ``results.csv`` in ``out_dir`` (written atomically)."""
-    import os
-    import tempfile
-
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -219,13 +216,7 @@ def write_results_table(rows: list[dict[str, Any]], out_dir: str | Path) -> tupl
     for name, write in (("results.parquet", lambda t, p: pq.write_table(t, p)),
                         ("results.csv", lambda t, p: pacsv.write_csv(t, p))):
         target = out_dir / name
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.")
-        os.close(fd)
-        try:
-            write(table, tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(target) as tmp:
+            write(table, str(tmp))
         paths.append(target)
     return paths[0], paths[1]

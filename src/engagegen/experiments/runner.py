@@ -32,7 +32,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from engagegen.config import ConfigError, atomic_write_text, dump_yaml, from_dict, load_yaml, to_dict
+from engagegen.config import ConfigError, dump_yaml, from_dict, load_yaml, to_dict
+from engagegen.errors import EngagegenError
+from engagegen.files import atomic_write_text
 from engagegen.experiments.config import Configuration, GridConfig, sample_budget
 from engagegen.experiments.results import ResultsLog, first_reaching, results_rows, target_columns, write_results_table
 
@@ -48,7 +50,7 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS
 _RESULT_FILE = "grid_result.json"
 
 
-class GridError(RuntimeError):
+class GridError(EngagegenError, RuntimeError):
     """A grid that cannot run (folder in use, Ray unavailable when required); the message says what to do."""
 
 

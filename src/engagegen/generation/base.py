@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from engagegen.errors import EngagegenError
+
 __all__ = ["GenerationError", "Generator", "ServerError", "check_generate_args"]
 
 
-class GenerationError(ValueError):
+class GenerationError(EngagegenError, ValueError):
     """Bad generation arguments, or a model, adapter or prompt that cannot be used; the message says which."""
 
 
-class ServerError(RuntimeError):
+class ServerError(EngagegenError, RuntimeError):
     """An OpenAI-compatible server failed, timed out or rejected the request (never contains the API key)."""
 
 

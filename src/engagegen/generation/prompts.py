@@ -10,7 +10,6 @@ chat-mode prompts through its chat template: the exact model input.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import string
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from engagegen.files import InputFileError, csv_records, read_text
 from engagegen.generation.base import GenerationError
 
 if TYPE_CHECKING:
@@ -152,24 +152,23 @@ def read_posts(path: str | os.PathLike[str]) -> list[str]:
     if suffix not in (".jsonl", ".csv"):
         raise GenerationError(f"{path}: posts must be a .jsonl or .csv file")
     try:
-        with path.open(encoding="utf-8", newline="") as f:
-            if suffix == ".jsonl":
-                posts = []
-                for line_no, line in enumerate(f, 1):
-                    if line.strip():
-                        try:
-                            record = json.loads(line)
-                        except ValueError as exc:
-                            raise GenerationError(f"{path}:{line_no}: not valid JSON ({exc})") from None
-                        posts.append(_post_of(record, f"{path}:{line_no}"))
-            else:
-                reader = csv.DictReader(f)
-                column = next((c for c in POST_COLUMNS if c in (reader.fieldnames or [])), None)
-                if column is None:
-                    raise GenerationError(f"{path}:1: no 'text' or 'post' column (columns: {reader.fieldnames})")
-                posts = [_post_of(row[column] or "", f"{path}:{reader.line_num}") for row in reader]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GenerationError(f"{path}: cannot read posts ({exc})") from None
+        if suffix == ".jsonl":
+            posts = []
+            for line_no, line in enumerate(read_text(path).splitlines(), 1):
+                if line.strip():
+                    try:
+                        record = json.loads(line)
+                    except ValueError as exc:
+                        raise GenerationError(f"{path}:{line_no}: not valid JSON ({exc})") from None
+                    posts.append(_post_of(record, f"{path}:{line_no}"))
+        else:
+            header, rows = csv_records(path)
+            column = next((c for c in POST_COLUMNS if c in header), None)
+            if column is None:
+                raise GenerationError(f"{path}:1: no 'text' or 'post' column (columns: {header})")
+            posts = [_post_of(row.fields[column], f"{path}:{row.line}") for row in rows]
+    except InputFileError as exc:
+        raise GenerationError(str(exc)) from None
     if not posts:
         raise GenerationError(f"{path}: no posts in the file")
     return posts

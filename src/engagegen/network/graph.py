@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from functools import cached_property
 from pathlib import Path
@@ -11,12 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from engagegen.errors import EngagegenError
+from engagegen.files import InputFileError, atomic_open, read_npz
+
 __all__ = ["SocialNetwork", "NetworkError", "NetworkWarning"]
 
 FORMAT_VERSION = 1
 
 
-class NetworkError(ValueError):
+class NetworkError(EngagegenError, ValueError):
     """Malformed network input; the message names the problem and where it is."""
 
 
@@ -303,15 +305,8 @@ class SocialNetwork:
             if self.node_ids.dtype == object:
                 raise NetworkError("node_ids of dtype object cannot be saved without pickle; use str or int ids")
             arrays["node_ids"] = self.node_ids
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
         return path
 
     @classmethod
@@ -321,10 +316,9 @@ class SocialNetwork:
         if not path.exists():
             raise NetworkError(f"{path}: no such network file")
         try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (ValueError, OSError, EOFError) as exc:
-            raise NetworkError(f"{path}: not a network file written by engagegen ({exc})") from None
+            data = read_npz(path, what="network file")
+        except InputFileError as exc:
+            raise NetworkError(str(exc)) from None
         missing = {"indptr", "indices", "opinions"} - data.keys()
         if missing:
             raise NetworkError(f"{path}: missing array(s) {sorted(missing)}; not a network file written by engagegen")

@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +14,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engagegen.network.graph import NetworkError, SocialNetwork, validate_opinions
+from engagegen.files import InputFileError, strip_bom
+from engagegen.network.graph import NetworkError, NetworkWarning, SocialNetwork, validate_opinions
 
-__all__ = ["load_edgelist", "edgelist_nodes"]
+__all__ = ["load_edgelist", "edgelist_nodes", "HeaderNote"]
+
+
+class HeaderNote(NetworkWarning):
+    """Which first line of a file was taken as a header (when the header was detected, not given)."""
+
 
 # A first line made only of these words is a header, even when the user ids are not numbers.
 _HEADER_WORDS = frozenset(
@@ -52,13 +59,17 @@ def _is_number(field: str) -> bool:
 
 
 def _edge_header(first: list[str], second: list[str] | None) -> bool:
+    """A header has no number in it (so no data line is ever dropped) and is made of header words,
+    or sits above integer ids."""
+    if any(map(_is_number, first)):
+        return False
     if all(f.lower() in _HEADER_WORDS for f in first):
         return True
-    return second is not None and not all(map(_is_int, first)) and all(map(_is_int, second))
+    return second is not None and all(map(_is_int, second))
 
 
 def _opinion_header(first: list[str], second: list[str] | None) -> bool:
-    return not _is_number(first[-1])
+    return not any(map(_is_number, first))
 
 
 def _split(line: bytes, delimiter: str | None) -> list[str]:
@@ -113,11 +124,16 @@ def _read_rows(
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
+    if path.is_dir():
+        raise NetworkError(f"{path}: is a folder, expected a file")
     if not path.is_file():
         raise NetworkError(f"{path}: no such file")
     if delimiter is not None and len(delimiter) != 1:
         raise NetworkError(f"delimiter must be one character or None (auto), got {delimiter!r}")
-    data = path.read_bytes()
+    try:
+        data = strip_bom(path.read_bytes(), path)
+    except InputFileError as exc:
+        raise NetworkError(str(exc)) from None
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if comment and comment.encode() in data:
@@ -144,6 +160,10 @@ def _read_rows(
         except (UnicodeDecodeError, csv.Error):
             first, rest = [], []  # not a header; the reader below names the bad line
         header = len(first) == len(names) and looks_like_header(first, rest[0] if rest else None)
+        if header and not all(f.lower() in _HEADER_WORDS for f in first):  # a guess: say what was taken
+            shown = data[slice(*_first_lines(data, 1)[0])].decode("utf-8", "replace")[:80]
+            warnings.warn(f"{path}, line 1: read as a header ({shown!r}), not as data; pass header=False "
+                          "(--no-header) if it is data", HeaderNote, stacklevel=4)
     if header:
         # Blank the header line but keep its newline, so line numbers still count it.
         start, end = _first_lines(data, 1)[0]

@@ -23,8 +23,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 import textwrap
 from collections import Counter
 from collections.abc import Sequence
@@ -33,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from engagegen.config import atomic_write_text
+from engagegen.files import atomic_path, atomic_write_text
 from engagegen.network import SocialNetwork
 from engagegen.recommend.profiles import RecommendError
 
@@ -194,14 +192,8 @@ def _figure(rows: list[dict[str, Any]], path: Path) -> None:
     b.set_ylabel("polarization index 4·var(x)")
     b.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:  # through a temporary file, so a reader (the report, a browser) never sees half an image
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)

@@ -13,12 +13,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from engagegen.errors import EngagegenError
 from engagegen.network.graph import NetworkError, SocialNetwork
 
 __all__ = ["RecommendError", "UserProfiles", "synthetic_interests", "interests_from_posts", "unit_rows"]
 
 
-class RecommendError(ValueError):
+class RecommendError(EngagegenError, ValueError):
     """Bad input to a recommender, a post pool or a feed simulation; the message names the problem."""
 
 

@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
-from engagegen.config import atomic_write_text
+from engagegen.files import atomic_write_bytes, atomic_write_text
 from engagegen.report.html import page, table_tag
 from engagegen.report.run_report import ReportError
 
@@ -58,8 +58,7 @@ def _figure(fig: Any, path: Path, caption: str, alt: str) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return (f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")

@@ -10,14 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from engagegen.config import atomic_write_text
+from engagegen.errors import EngagegenError
 from engagegen.experiments import describe_target, run_posts_target
+from engagegen.files import atomic_write_text
 from engagegen.report.html import figure_tag, page, table_tag
 
 __all__ = ["run_report", "ReportError"]
 
 
-class ReportError(ValueError):
+class ReportError(EngagegenError, ValueError):
     """A run folder that lacks what a report needs."""
 
 

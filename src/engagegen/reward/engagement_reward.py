@@ -10,6 +10,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from engagegen.engagement.base import EngagementModel, Optimum, check_source
+from engagegen.errors import EngagegenError
 from engagegen.network.graph import SocialNetwork
 from engagegen.reward.lookup import EngagementLookup
 from engagegen.scoring.form import ends_a_sentence, is_degenerate
@@ -17,7 +18,7 @@ from engagegen.scoring.form import ends_a_sentence, is_degenerate
 __all__ = ["EngagementReward", "RewardConfig", "RewardBreakdown", "RewardError"]
 
 
-class RewardError(ValueError):
+class RewardError(EngagegenError, ValueError):
     """Bad reward configuration or input."""
 
 

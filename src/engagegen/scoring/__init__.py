@@ -25,6 +25,7 @@ from engagegen.scoring.embedding import Embedder, bundled_model_path
 from engagegen.scoring.fluency import Fluency, FluencyDetails
 from engagegen.scoring.language import LanguageCheck, LanguageGuess
 from engagegen.scoring.moderation import CATEGORIES, Moderation, ModerationMatch
+from engagegen.scoring.moderation_semantic import SemanticModerator
 from engagegen.scoring.opinion import (
     ChatModel,
     LLMJudgeOpinion,
@@ -64,6 +65,7 @@ __all__ = [
     "TopicDetails",
     "Moderation",
     "ModerationMatch",
+    "SemanticModerator",
     "CATEGORIES",
     "LanguageCheck",
     "LanguageGuess",

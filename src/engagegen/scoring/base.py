@@ -18,6 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from engagegen.errors import EngagegenError
+
 __all__ = [
     "TextScorer",
     "BatchScorer",
@@ -34,7 +36,7 @@ EMPTY_REASON = "empty text"
 INSTALL_HINT = "pip install 'engagegen[scoring]'"
 
 
-class ScoringError(ValueError):
+class ScoringError(EngagegenError, ValueError):
     """A scorer that is misconfigured, or a model or file it cannot use; the message says which."""
 
 
@@ -42,7 +44,7 @@ class ScoringWarning(UserWarning):
     """Something a scorer changed in its input (for example a text cut to its length limit)."""
 
 
-class MissingExtraError(ImportError):
+class MissingExtraError(EngagegenError, ImportError):
     """An optional package of the ``scoring`` extra is not installed."""
 
 

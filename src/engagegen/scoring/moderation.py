@@ -1,18 +1,26 @@
-"""An offline moderation gate: profanity, slurs, threats, calls to violence, harassment, self-harm.
+"""An offline moderation gate: profanity, slurs, threats, calls to violence, harassment, self-harm, hate,
+sexual content involving minors, doxxing, violent extremism.
 
-Two layers, both run on a normalised copy of the text that undoes common obfuscation (look-alike
+Three layers. The first two run on a normalised copy of the text that undoes common obfuscation (look-alike
 letters from other scripts, accents, zero-width characters, leetspeak such as ``k1ll`` and
 ``a$$``, stretched letters ``fuuuck``, spaced or dotted letters ``f u c k`` / ``f.u.c.k``, masked
 letters ``f*ck``):
 
-- words: the better-profanity word list (maintained upstream) minus ordinary words it also lists
+- words (:mod:`~engagegen.scoring.moderation_words`): the better-profanity word list (maintained upstream) minus ordinary words it also lists
   (identity terms like "gay", anatomy, substances, mild words like "damn", history like "nazi":
   see :data:`ALLOWED_WORDS`), split into ``slur`` and ``profanity``;
-- phrases: rules for ``threat`` ("I will kill you"), ``violence`` (calls to violence: "someone
+- phrases (:mod:`~engagegen.scoring.moderation_rules`): rules for ``threat`` ("I will kill you"), ``violence`` (calls to violence: "someone
   should burn their house down", "they should be hanged"), ``harassment`` (insults aimed at the
   reader, dehumanising a group, wishing harm) and ``self_harm`` (encouraging it, or stating intent).
   Violent verbs count only with a person (or a person's home) as object, so "killer app", "kill
   time", "shoot a photo" and "this bill should be killed" pass.
+
+The third, semantic, layer reads meaning rather than words: a classifier over the post's sentence
+embedding (:class:`~engagegen.scoring.moderation_semantic.SemanticModerator`) flags calls to
+violence against people, animals or places written in ordinary verbs ("Drown every stray cat you
+see."), hate, sexual content involving minors, doxxing and extremism. It speaks only for posts the
+rules pass, so a post's findings name the rule when there is one. With the shared embedder of the
+topic scorer it adds one matrix product to a reward step.
 
 An optional transformers toxicity classifier (any local model) adds the ``toxicity`` category.
 
@@ -25,553 +33,26 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 
-from engagegen.scoring.base import BatchScorer, ScoringError, check_texts, check_unit_interval, require
+from engagegen.scoring.base import BatchScorer, ScoringError, check_texts, check_unit_interval
 from engagegen.scoring.hf import TextClassifier
-from engagegen.scoring.lexicon import english_words
+from engagegen.scoring.moderation_rules import defused, rule_matches
+from engagegen.scoring.moderation_semantic import CATEGORY_OF_CLASS, SemanticModerator
+from engagegen.scoring.moderation_words import (
+    ALLOWED_WORDS,
+    ModerationMatch,
+    normalize_for_moderation,
+    word_lists,
+    word_matches,
+)
 
 __all__ = ["Moderation", "ModerationMatch", "CATEGORIES", "ALLOWED_WORDS", "normalize_for_moderation"]
 
-CATEGORIES = ("profanity", "slur", "threat", "violence", "harassment", "self_harm", "toxicity")
-
-# Entries of the better-profanity list that are ordinary words in posts about pets, health,
-# politics or history. Flagging them would gate civil posts ("gay rights", "breast cancer",
-# "Nazi Germany", "a damn good cat"); the phrase rules catch their abusive uses.
-ALLOWED_WORDS = frozenset("""
-gay gays lesbian lesbians queer queers homo transsexual bisexual homoerotic
-anal anus areole breasts penis penial penile vagina vulva uterus womb ovary ovum ovums testicle testis testes
-testical teste scrotum rectum rectal rectus pubic pubis nipple nipples labia hymen glans foreskin clitoris sperm
-semen urine urinal menses menstruate menstruation tampon herpes hiv pms vomit erect erection organ oral orally
-penetrate penetration enlargement phalli phallic
-drunk weed pot heroin meth opium opiate valium viagra vodka rum hemp ganja reefer hooch hootch hookah stoned
-junkie junky pcp peyote extacy extasy toke scag skag souse soused
-damn god hell crap omg lmao lmfao fart poop pee peepee potty tinkle weewee dummy dopey doofus stupid ugly fat
-moron jerk jerked weirdo sissy ninny nimrod prude prig tramp trashy tawdry sleaze sleazy vulgar racy raunch
-steamy kinky lust lusty lusting horny horniest naked nude nudes sex sexual erotic erotism virgin seduce undies
-panties pantie panty pasty pastie toots tush wedgie willy willies woody wang weenie weiner wad wazoo whiz knob
-dink dinks dong hooter hooters muff snatch screw screwed screwing suck sucked sucking hump humped humping thrust
-stroke strip stripclub pawn maxi revue seaman seamen sandbar flange fubar foobar slope nappy paddy massa mams
-loin loins lube lech leper homey hoar hebe gringo guido pollock negro nazi nazism hitler reich kkk klan slave
-aryan arian bondage masochist sadist sadism voyeur perversion incest inbred gigolo pimp prostitute hooker vixen
-wench playboy xx xxx uzi napalm sniper kill murder thug snuff rape raped raper raping rapist molest pedophile
-pedophilia pedophiliac cum spunk fanny fisted fingering facial crotch cowgirl cowgirls boner nutbutter
-pornography punky puss quicky rump scantily shag sodom smut threesome titi unwed yaoi nad knobed pinko pissed
-frigg frigga feck buceta cipa len asanchez essohbee yury howtokill howtomurdep kondum kondums
-""".split())
-
-SLURS = frozenset("""
-chink chinks coon coons dyke dykes fag fagg fagged fagging faggit faggitt faggot faggots faggs fagot fagots fags
-faig faigt gook gooks kike kikes kyke nigger niggers nigga niggah niggas niggaz nigg nig niglet paki pakis spic
-spics spick spik spiks wetback wetbacks wop wops retard retards retarded reetard ritard rtard r-tard tard tards
-polack honky injun jap japs kraut heeb moolie whitey wigger shemale heshe lez lezzie lezzies lezzy lesbo lesbos
-lezbo lezbos lezbian lezbians tranny trannies raghead ragheads towelhead towelheads beaner beaners sambo darkie
-darky zipperhead sandnigger
-""".split())
-SLUR_PHRASES = frozenset({"she male", "camel jockey"})
-
-# Abbreviations and spellings of strong profanity the upstream list lacks.
-EXTRA_PROFANITY = frozenset("""
-fk fkn fking fkin fck fcking fckin fcker fckn fuckk phucking mf mfer mofo motherf stfu gtfo kys
-""".split())
-
-# Strong words a masked spelling ("f*ck", "sh*t", "a**hole") is matched against.
-MASKABLE = ("fuck", "fucking", "fucked", "fucker", "motherfucker", "motherfucking", "shit", "shitty", "bullshit",
-            "cunt", "bitch", "bitches", "asshole", "ass", "bastard", "dick", "dickhead", "cock", "pussy", "whore",
-            "slut", "nigger", "nigga", "faggot", "fag", "retard", "wanker", "twat", "prick", "piss")
-
-# Substrings that make any word profane ("fuckwittery"), except the listed innocent words.
-STEMS = {
-    "fuck": (),
-    "shit": ("shitake", "shitakes", "shittim"),
-    "cunt": ("scunthorpe",),
-    "nigger": ("snigger", "sniggers", "sniggered", "sniggering"),
-    "faggot": (),
-    "motherf": (),
-}
-
-_CONFUSABLES = str.maketrans({
-    # Cyrillic and Greek letters that look like Latin ones
-    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "һ": "h",
-    "ԁ": "d", "ӏ": "l", "к": "k", "м": "m", "н": "h", "т": "t", "в": "b", "А": "A", "Е": "E", "О": "O",
-    "Р": "P", "С": "C", "Х": "X", "К": "K", "М": "M", "Н": "H", "Т": "T", "В": "B", "α": "a", "ο": "o", "ε": "e",
-    "ι": "i", "κ": "k", "ν": "v", "τ": "t", "υ": "u", "ρ": "p",
-    # typographic apostrophes
-    "\u2019": "'", "\u2018": "'", "\u02bc": "'",
-})
-_INVISIBLE_RE = re.compile("[\u00ad\u034f\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
-_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s",
-         "!": "i", "|": "l", "+": "t", "€": "e", "£": "l"}
-_LEET_CHARS = "".join(re.escape(c) for c in _LEET)
-_LETTER_SEPARATED_RE = re.compile(rf"^(?:[a-z0-9{_LEET_CHARS}*][._\-*,/~]){{2,}}[a-z0-9{_LEET_CHARS}*]$", re.IGNORECASE)
-_PIECE_RE = re.compile(rf"[a-z0-9'{_LEET_CHARS}*]+|[.!?;:]+", re.IGNORECASE)
-_STRETCH_RE = re.compile(r"([a-z])\1{2,}", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class ModerationMatch:
-    """One finding: its category, the rule or word list that found it, and the matched text (normalised)."""
-
-    category: str
-    rule: str
-    text: str
-
-
-# ------------------------------------------------------------------------------------------ normalisation
-
-
-def _deobfuscate_word(word: str, one: str) -> str:
-    """Leetspeak to letters (``one`` is what '1' becomes) in a token that has letters; stretched letters shrunk."""
-    if any(c.isalpha() for c in word) and any(c in _LEET for c in word):
-        # '$5' or '@bob' style tokens: only map characters inside the word, keep a leading '@' mention
-        # unless the rest is itself leetspeak ("@$$hole").
-        body = word[1:] if word.startswith("@") and not any(c in _LEET for c in word[1:]) else word
-        word = "".join(one if c == "1" else _LEET.get(c, c) for c in body)
-    return _STRETCH_RE.sub(r"\1", word)
-
-
-def _view_tokens(text: str, one: str) -> list[str]:
-    """The normalised tokens of ``text``: words (lowercase, or Title case for a name inside a sentence)
-    and '.' for sentence ends."""
-    tokens: list[str] = []
-    at_start = True
-    for raw in text.split():
-        if _LETTER_SEPARATED_RE.match(raw.rstrip(".!?,;:")):  # f.u.c.k, s-h-1-t, f_u_c_k
-            stripped = raw.rstrip(".!?,;:")
-            raw = re.sub(r"[._\-,/~]", "", stripped) + raw[len(stripped):]
-        for piece in _PIECE_RE.findall(raw):
-            if piece[0] in ".!?;:" and not any(c.isalnum() for c in piece):
-                if tokens and tokens[-1] != ".":
-                    tokens.append(".")
-                at_start = True
-                continue
-            trailing = re.search(r"[!?]+$", piece) if any(c.isalpha() for c in piece.rstrip("!?")) else None
-            if trailing:
-                piece = piece[: trailing.start()]
-            word = _deobfuscate_word(piece.strip("'"), one)
-            if not word:
-                continue
-            is_name = not at_start and len(word) > 1 and word[0].isupper() and word[1:].islower()
-            tokens.append(word if is_name else word.lower())
-            at_start = False
-            if trailing:
-                tokens.append(".")
-                at_start = True
-    return _join_spelled_out(tokens)
-
-
-def _join_spelled_out(tokens: list[str]) -> list[str]:
-    """Runs of 3+ single characters become words: "f u c k" -> "fuck", "k i l l y o u r s e l f" ->
-    "kill yourself" (split into the fewest dictionary words, so the phrase rules see it)."""
-    out: list[str] = []
-    run: list[str] = []
-    for token in [*tokens, "."]:
-        if len(token) == 1 and token.isalnum():
-            run.append(token)
-            continue
-        if len(run) >= 3:
-            out.extend(_segment("".join(run).lower()))
-        else:
-            out.extend(run)
-        run = []
-        out.append(token)
-    return out[:-1]
-
-
-@lru_cache(maxsize=4096)
-def _segment(word: str) -> tuple[str, ...]:
-    """``word`` split into the fewest English dictionary words ("killyourself" -> kill, yourself), or
-    ``(word,)`` when that needs single letters other than i, a, u ("kys" stays "kys")."""
-    words = english_words()
-    n = len(word)
-    best: list[tuple[str, ...] | None] = [()] + [None] * n
-    for end in range(1, n + 1):
-        for start in range(max(0, end - 20), end):
-            prefix = best[start]
-            piece = word[start:end]
-            if prefix is not None and piece in words and (len(piece) > 1 or piece in "iau"):
-                candidate = (*prefix, piece)
-                if best[end] is None or len(candidate) < len(best[end]):  # type: ignore[arg-type]
-                    best[end] = candidate
-    return best[n] or (word,)
-
-
-def normalize_for_moderation(text: str) -> list[list[str]]:
-    """The token views the rules read: one, or two when a '1' may stand for 'i' or for 'l'.
-
-    >>> normalize_for_moderation("Ｉ wіll k1ll  y o u!!!")
-    [['i', 'will', 'kill', 'you', '.'], ['i', 'will', 'kl', 'you', '.']]
-    """
-    text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE_RE.sub("", text).translate(_CONFUSABLES)
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    views = [_view_tokens(text, "i")]
-    # '1' and a capital 'I' inside a lowercase word ("k1ll", "kiII") may both stand for 'l'
-    with_l = re.sub(r"\S+", lambda m: m.group(0)[0] + m.group(0)[1:].replace("I", "l")
-                    if any(c.islower() for c in m.group(0)) else m.group(0), text)
-    if with_l != text or re.search(r"[^\W\d_]1|1[^\W\d_]", text):
-        views.append(_view_tokens(with_l, "l"))
-    return views
-
-
-# ------------------------------------------------------------------------------------------ word lists
-
-
-@lru_cache(maxsize=1)
-def _word_lists() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """(single words, multi-word phrases, slurs) after normalising the upstream list like posts."""
-    require("better_profanity", package="better-profanity", needed_by="Moderation")
-    raw = resources.files("better_profanity").joinpath("profanity_wordlist.txt").read_text(encoding="utf-8")
-    words: set[str] = set(EXTRA_PROFANITY)
-    phrases: set[str] = set(SLUR_PHRASES)
-    for entry in raw.splitlines():
-        entry = entry.strip()
-        if not entry:
-            continue
-        tokens = [t for t in normalize_for_moderation(entry)[0] if t != "."]
-        normal = " ".join(t.lower() for t in tokens)
-        if not normal or normal in ALLOWED_WORDS or entry.lower() in ALLOWED_WORDS:
-            continue
-        (phrases if " " in normal else words).add(normal)
-    words |= SLURS
-    return frozenset(words), frozenset(phrases), SLURS | SLUR_PHRASES
-
-
-def _masked_regex(token: str) -> re.Pattern[str] | None:
-    if "*" not in token or not any(c.isalpha() for c in token):
-        return None
-    return re.compile("".join("[a-z]{1,4}" if part.startswith("*") else re.escape(part)
-                              for part in re.split(r"(\*+)", token) if part))
-
-
-def _word_matches(tokens: list[str]) -> list[ModerationMatch]:
-    words, phrases, slurs = _word_lists()
-    found: list[ModerationMatch] = []
-    lower = [t.lower() for t in tokens]
-    for i, token in enumerate(lower):
-        candidates = {token, re.sub(r"([a-z])\1+", r"\1", token)}
-        # as written, with doubled letters shrunk, or as the plural of a listed word
-        hit = next((c for c in candidates
-                    if c in words or (c.endswith("s") and not c.endswith("ss") and c[:-1] in words)), None)
-        if hit is None:
-            masked = _masked_regex(token)
-            if masked is not None:
-                hit = next((w for w in MASKABLE if masked.fullmatch(w)), None)
-        if hit is None:
-            hit = next((stem for stem, innocent in STEMS.items() if stem in token and token not in innocent), None)
-        if hit is not None:
-            found.append(ModerationMatch("slur" if hit in slurs else "profanity", "word list", token))
-        for n in (2, 3):
-            phrase = " ".join(lower[i : i + n])
-            if i + n <= len(lower) and phrase in phrases:
-                found.append(ModerationMatch("slur" if phrase in slurs else "profanity", "word list", phrase))
-    return found
-
-
-# ------------------------------------------------------------------------------------------ phrase rules
-
-
-def _alt(words: Iterable[str]) -> str:
-    return "(?:" + "|".join(sorted(words, key=len, reverse=True)) + ")"
-
-
-_W = r"[a-z0-9']+"
-_NEG = r"(?:not|never|no|n't|dont|don't|wont|won't|wouldnt|wouldn't|cant|can't|cannot|shouldnt|shouldn't)"
-_FILL = rf"(?:(?!{_NEG}\b){_W} ){{0,2}}"
-_NAME = r"(?-i:[A-Z][a-z'\-]+)(?: (?-i:[A-Z][a-z'\-]+))?"
-_PERSON_NOUNS = _alt([
-    "people", "persons?", "guys?", "m[ae]n", "wom[ae]n", "boys?", "girls?", "kids?", "child(?:ren)?", "bastards?",
-    "idiots?", "traitors?", "politicians?", "senators?", "congress(?:wo)?m[ae]n", "mps", "ministers?",
-    "president", "governors?", "mayors?", "judges?", "cops?", "police(?:m[ae]n)?", "officers?", "pigs",
-    "journalists?", "reporters?", "immigrants?", "migrants?", "refugees?", "foreigners?", "illegals?",
-    "liberals?", "libtards?", "conservatives?", "democrats?", "dems", "republicans?", "leftists?", "rightists?",
-    "right-wingers?", "left-wingers?", "communists?", "commies?", "fascists?", "socialists?", "nazis?", "antifa",
-    "protest[eo]rs?", "rioters?", "voters?", "muslims?", "jews?", "christians?", "catholics?", "atheists?",
-    "hindus?", "sikhs?", "gays?", "lesbians?", "trans(?: people)?", "blacks?", "whites?", "asians?", "mexicans?",
-    "arabs?", "infidels?", "heretics?", "kafirs?", "unbelievers?", "neighbou?rs?", "landlords?", "bosse?s?",
-    "teachers?", "doctors?", "nurses?", "ceos?", "bankers?", "billionaires?", "elites?", "feminists?", "incels?",
-    "rapists?", "pedophiles?", "pedos?", "criminals?", "thugs?", "scum", "vermin", "enem(?:y|ies)", "ex",
-    "wife", "husband", "girlfriend", "boyfriend", "famil(?:y|ies)", "bitch(?:es)?", "whores?", "sluts?",
-    "lawmakers?", "officials?", "voters?", "fans?", "supporters?", "members?", "leaders?", "witch(?:es)?",
-    "council(?:lors?|ors?)?", "board", "cabinet", "government", "parliament", "congress", "staff",
-])
-_POSSESSIVE = r"(?:your|ur|his|her|their|that|those|these|the|my)"
-_PLACES = _alt([
-    "houses?", "homes?", "cars?", "offices?", "buildings?", "churche?s?", "mosques?", "synagogues?", "temples?",
-    "schools?", "clinics?", "shops?", "stores?", "restaurants?", "headquarters", "hq", "embass(?:y|ies)",
-    "apartments?", "flats?", "farms?", "business(?:es)?", "vans?", "trucks?", "place", "campaign office",
-])
-_OBJ2 = (r"(?:you|u|ya|yah|y'all|yall|you all|all of you|every one of you|each of you|"
-         r"your (?:\w+ )?(?:family|kids|children|wife|husband|mom|mother|dad|father|sister|brother|son|daughter))")
-_OBJ3 = (rf"(?:him|her|them|'em|em|{_NAME}|"
-         rf"(?:that|this|those|these|the|all|all the|all of the|all those|all these|any|some|every|every last|every single) "
-         rf"(?:{_W} ){{0,2}}{_PERSON_NOUNS}|"
-         rf"every (?:last |single )?one of (?:them|those (?:{_W} )?{_PERSON_NOUNS}|these (?:{_W} )?{_PERSON_NOUNS})|"
-         rf"{_PERSON_NOUNS}|(?:his|her|their) (?:\w+ )?(?:famil(?:y|ies)|kids|children|wife|husband))")
-_BODY = r"(?:face|head|skull|neck|legs?|arms?|knees?|kneecaps?|jaw|teeth|throat|ribs|fingers|bones|nose|spine)"
-
-# "shoot you a message", "kick you out", "cut you some slack", "kill you with kindness", "shoot the
-# family photos", "cut the senators' pay": what follows the object shows it is not the target.
-_NOT_IDIOM = (r"(?!'| (?:a|an|some|out|off|loose|slack|with kindness|at|to it|up on|"
-              r"photos?|pictures?|portraits?|pics?|videos?|footage|shots?|scenes?|session|photoshoot|movie|film|"
-              r"pay|salar(?:y|ies)|wages?|taxes|budgets?|benefits|funding|pensions?|votes?|arguments?|ideas?|"
-              r"plans?|polic(?:y|ies)|bills?|proposals?|campaigns?|careers?|chances)\b)")
-# Verbs that are violent whatever the person: used with third-person and group targets.
-_STRONG_VERBS = [
-    "kill", "murder", "shoot", "stab", "strangle", "slaughter", "butcher", "behead", "decapitate", "lynch",
-    "hang", "torture", "rape", "execute", "gas", "bomb", "blow up", "run over", "shoot up", "string up",
-    "assassinate", "exterminate", "wipe out", "beat up", "gun down", "mow down", "snipe", "burn alive",
-]
-_VIOLENT_STRONG = _alt(_STRONG_VERBS)
-# Violent against "you", "him", "her", "them" or a name, but with ordinary uses on other objects
-# ("cut the budget", "hurt the economy", "smash the record").
-_VIOLENT = _alt(_STRONG_VERBS + [
-    "hurt", "punch", "kick", "slap", "smash", "bash", "burn", "drown", "poison", "end", "cut", "choke", "gut",
-    "maim", "cripple", "knock out", "hunt down", "put down", "take out", "eliminate", "destroy", "attack",
-    "suffocate", "skin",
-])
-_OBJ_DIRECT = rf"(?:{_OBJ2}|him|her|them|'em|em|{_NAME})"
-_VIOLENT_ING_LIST = [
-    "killing", "murdering", "shooting", "stabbing", "hanging", "lynching", "beheading", "executing", "bombing",
-    "slaughtering", "gassing", "burning", "torturing", "exterminating", "raping", "attacking", "beating up",
-]
-_VIOLENT_ING = _alt(_VIOLENT_ING_LIST)
-_STRONG_PASSIVE_LIST = [
-    "hanged", "lynched", "beheaded", "murdered", "shot dead", "shot on sight", "strung up", "burned alive",
-    "burnt alive", "burned at the stake", "stoned to death", "put (?:up )?against (?:a|the) wall", "drawn and quartered",
-    "shot in the head", "tortured to death", "beaten to death", "killed on sight", "executed by firing squad",
-    "gassed", "lined up and shot", "lined up against (?:a|the) wall",
-    "exterminated like (?:rats|vermin|roaches|cockroaches|animals)", "dragged out and (?:shot|executed|killed|hanged)",
-]
-_STRONG_PASSIVE = _alt(_STRONG_PASSIVE_LIST)
-_PERSON_PASSIVE_LIST = [
-    "killed", "shot", "executed", "hung", "burned", "burnt", "beaten", "stabbed", "raped", "tortured",
-    "exterminated", "eliminated", "wiped out", "put down", "taken out", "slaughtered", "assassinated", "bombed",
-    "punched", "attacked", "beaten up",
-]
-_PERSON_PASSIVE = _alt(_PERSON_PASSIVE_LIST)
-# Words one of which a post must contain for a rule to be tried (rules are costly, posts many).
-_LEAD_WORDS = "i we im ill i'll we'll i'd gonna going imma ima i'mma i'ma"
-
-
-def _first_words(phrases: list[str]) -> str:
-    return " ".join(sorted({p.split()[0] for p in phrases}))
-
-
-_THREAT_LEAD = (r"(?:(?:i|we) (?:will|shall|gonna|wanna|want to|would love to|'d love to|plan to|intend to|"
-                r"am going to|are going to|swear i'll|swear i will|promise i'll|promise i will|am about to|are about to)|"
-                r"i'll|ill|we'll|i'd|(?:i'm|im|we're|i am|we are) (?:going to|gonna|about to|coming to)|"
-                r"imma|ima|i'mma|i'ma|gonna|going to)")
-_CALL_LEAD = (r"(?:(?:someone|somebody|anyone|anybody|some1|we|y'all|yall|you all|people|everyone|everybody|they|"
-              r"citizens|patriots|real \w+|good \w+) (?:should|must|need to|needs to|ought to|oughta|has to|have to|"
-              r"gotta|got to|better|shall|will|gonna|could|can)|let's|lets|let us|time to|it's time to|its time to|"
-              r"i say we|we should all|(?:^|\. ))")
-_WISH = (r"(?:die|dies|get cancer|gets cancer|rot|rots|suffer|suffers|burn|burns|choke|chokes|get hit by|gets hit by|"
-         r"get raped|gets raped|get shot|gets shot|get killed|gets killed|drown|drowns|starve|starves|get murdered|"
-         r"gets murdered|die in a fire|dies in a fire)")
-_INSULT = _alt([
-    "idiot", "moron", "imbecile", "cretin", "loser", "failure", "freak", "clown", "joke", "disgrace",
-    "embarrassment", r"waste of (?:space|oxygen|air|skin|life|sperm|a human)",
-    r"piece of (?:shit|crap|garbage|trash|filth|dirt|work|human garbage)", "garbage", "trash", "scum", "scumbag",
-    "lowlife", "degenerate", "parasite", "vermin", "subhuman", "pig", "cockroach", "maggot", "worm", "slut",
-    "whore", "bitch", "cunt", "bastard", "dumbass", "dipshit", "halfwit", "nitwit", "dimwit", "retard",
-    "pathetic", "worthless", "useless", "disgusting", "repulsive", "vile", "ugly", "stupid", "dumb", "brainless",
-    "braindead", "psycho", "fatass", "fat pig", r"sack of (?:shit|meat|garbage|crap)",
-])
-_INSULT_MOD = r"(?:(?:such|so|a|an|the|nothing but|just|absolute|complete|total|fucking|utter|little|fat|stupid|" \
-              r"ugly|sick|dumb|" \
-              r"worthless|pathetic|disgusting|dirty|miserable|brainless) )*"
-_DEHUMANIZE_LIST = ["vermin", "subhuman", "sub-human", "cockroaches", "parasites", "rats", "a disease", "a plague",
-                    "a cancer", "filth", "scum", "savages", "apes", "monkeys", "roaches", "insects", "lice", "maggots"]
-_DEHUMANIZE = _alt(_DEHUMANIZE_LIST)
-_DEHUMANIZE_WORDS = " ".join(w.split()[-1] for w in _DEHUMANIZE_LIST)  # "a plague" -> "plague"
-_PROTECTED = _alt(["muslims", "jews", "christians", "blacks", "black people", "whites", "white people", "asians",
-                   "mexicans", "immigrants", "gays", "lesbians", "trans people", "women", "arabs", "hindus",
-                   "refugees", "migrants", "indians", "africans", "chinese people", "latinos"])
-_SELF = r"(?:your ?self|urself|yourselves|ur self|yoself|your own self|yrself)"
-_NOT_SELF_IDIOM = r"(?! (?:some|a|an|off|free|loose|in the foot|laughing|over it|for it)\b)"
-_HELPFUL_BEFORE = r"(?<!don't )(?<!dont )(?<!do not )(?<!never )(?<!not to )(?<!not )(?<!how to not )(?<!won't )"
-
-_RULES: list[tuple[str, str, str, str]] = [
-    # ---- threats: first person, intent, violence, the reader (or someone) as target
-    ("threat", "intent to harm", _LEAD_WORDS,
-     rf"\b{_THREAT_LEAD} {_FILL}{_VIOLENT} {_OBJ_DIRECT}{_NOT_IDIOM}\b"),
-    ("threat", "intent to harm", _LEAD_WORDS,
-     rf"\b{_THREAT_LEAD} {_FILL}{_VIOLENT_STRONG} {_OBJ3}{_NOT_IDIOM}\b"),
-    ("threat", "intent to harm", _LEAD_WORDS,
-     rf"\b{_THREAT_LEAD} {_FILL}(?:beat|knock) (?:{_OBJ2}|{_OBJ3}) (?:up|to death|senseless|"
-                                 r"to a pulp|bloody|black and blue|out)\b"),
-    ("threat", "intent to harm", _LEAD_WORDS,
-     rf"\b{_THREAT_LEAD} {_FILL}(?:break|smash|snap|bash|cut|slit|crush|rip|cave|split|crack|stomp|kick) (?:your|ur|his|her) "
-                                 rf"{_BODY}"),
-    ("threat", "intent to harm", _LEAD_WORDS,
-     rf"\b{_THREAT_LEAD} {_FILL}(?:put|send|shoot|pump|stick) (?:a|some|the|{_W}) "
-                                 r"(?:bullets?|rounds?|knife|blade|slugs?) (?:in|into|through) "
-                                 r"(?:you|your|ur|him|his|her|them|their)\b"),
-    ("threat", "intent to harm", _LEAD_WORDS,
-     rf"\b{_THREAT_LEAD} {_FILL}(?:burn|torch|firebomb|bomb|blow up|smash up|trash) "
-                                 rf"(?:your|ur|his|her|their) (?:{_W} )?{_PLACES}"),
-    ("threat", "intent to harm", _LEAD_WORDS,
-     rf"\b{_THREAT_LEAD} (?:find|track|hunt) (?:you|u)(?: down)?(?= and| \.|$)"),
-    ("threat", "intent to harm", _LEAD_WORDS,
-     rf"\b{_THREAT_LEAD} {_FILL}(?:run|mow|gun|beat|string|hunt) {_OBJ_DIRECT} (?:over|down|up)\b"),
-    ("threat", "you are dead", "you u",
-     r"\b(?:you|u)(?:'re| are| r|re) (?:so |already |a )?(?:dead|dead meat|dead man|next)"
-                               r"(?= \.|$| if| when| tonight| tomorrow| soon| bro| pal| buddy)"),
-    ("threat", "you will die", "you u",
-     r"\b(?:you|u)(?:'ll| will| are going to| r gonna|'re gonna| are gonna) (?:die|bleed|"
-                               r"pay for (?:this|that|it)|regret (?:this|that|it|being born))\b"),
-    ("threat", "stock threat", "watch sleep days know find found learn figure won't wont will count coming",
-     r"\b(?:watch your back|sleep with one eye open|your days are numbered|"
-                               r"(?:know|find out|found out|learn|figure out) where (?:you|u) (?:live|sleep|work)|"
-                               r"(?:you|u) (?:won't|wont|will not) see (?:it|me|us) coming|count your days|"
-                               r"(?:i'm|im|i am|we're|we are) coming for (?:you|u|your)\b)"),
-    ("threat", "intent to harm", _LEAD_WORDS + " catch put putting make waiting wait hands hand rope belt knife blade",
-     rf"\b{_THREAT_LEAD} {_FILL}make (?:you|u|him|her|them) (?:bleed|suffer|beg|scream|"
-                                 r"pay|regret)\b|\bcatch (?:you|u) alone\b|"
-                                 r"\bput(?:ting)? (?:you|u|him|her|them) in (?:the |a )?(?:hospital|ground|grave|morgue|"
-                                 r"wheelchair|coffin|body bag)\b|"
-                                 r"\bmake sure (?:you|u) (?:never|don't|dont|won't|wont) (?:walk|see|talk|breathe|wake up|"
-                                 r"walk again|post again)\b|"
-                                 r"\b(?:waiting|wait) (?:for (?:you|u) )?(?:outside|at|near|by) (?:your|ur) (?:house|home|work|"
-                                 r"school|office|door|car)\b|"
-                                 r"\b(?:hands?|rope|belt|knife|blade) (?:around|across|to|against) (?:your|ur) "
-                                 r"(?:throat|neck)\b"),
-    ("threat", "armed visit", "bringing bring taking coming",
-     r"\b(?:bringing|bring|taking|coming with) (?:a|my|the|some) (?:guns?|knife|knives|rifles?|"
-                              r"shotgun|pistol|weapons?|bat|machete|axe) (?:to|into) (?:your|ur|his|her|their) "
-                              r"(?:\w+ )?(?:office|house|home|school|work|place|door|party|wedding|rally|church|event)\b"),
-    ("threat", "stock threat", "accident",
-     r"\b(?:your|ur) (?:kids?|children|family|wife|husband|mom|dad|parents) (?:should|might|could|"
-                               r"will|would|may) (?:have|get into|be in|suffer|meet) (?:an?|some) (?:\w+ )?accident\b"),
-    ("threat", "stock threat", "know",
-     r"\b(?:we|i) know where (?:your|ur) (?:kids?|children|family|wife|husband|mom|parents) "
-                               r"(?:live|lives|go|goes|sleep)"),
-    # ---- calls to violence
-    ("violence", "call to violence", _first_words(_STRONG_VERBS),
-     rf"{_CALL_LEAD} ?{_FILL}{_VIOLENT_STRONG} {_OBJ3}{_NOT_IDIOM}\b"),
-    ("violence", "call to violence", "burn torch firebomb bomb blow set smash trash",
-     rf"{_CALL_LEAD} ?{_FILL}(?:burn|torch|firebomb|bomb|blow up|set fire to|smash up|"
-                                     rf"trash) (?:{_POSSESSIVE} )?(?:{_W} )?{_PLACES}"),
-    ("violence", "call to violence", "bomb bombs grenade grenades molotov molotovs",
-     rf"\b(?:put|plant|throw|drop) (?:a|the|some) (?:bomb|grenade|molotov)s? "
-                                     rf"(?:in|into|at|on|under) (?:{_POSSESSIVE} )?(?:{_W} )?(?:{_PLACES}|{_PERSON_NOUNS})"),
-    ("violence", "call to violence", "burn torch",
-     rf"\b(?:burn|torch) (?:{_POSSESSIVE} )(?:{_W} )?{_PLACES} down\b"),
-    ("violence", "should be killed", _first_words(_STRONG_PASSIVE_LIST),
-     rf"\b(?:should|must|need to|needs to|ought to|oughta|deserve to|deserves to|to) "
-                                     rf"(?:all )?(?:be|get) (?:all )?{_STRONG_PASSIVE}"),
-    ("violence", "should be killed", _first_words(_PERSON_PASSIVE_LIST),
-     rf"\b(?:{_OBJ3}|they|he|she|you) (?:all )?(?:should|must|need to|needs to|ought to|"
-                                     rf"oughta|deserve to|deserves to) (?:all )?(?:be|get) (?:all )?{_PERSON_PASSIVE}\b"),
-    ("violence", "call to violence", "take",
-     rf"\btake (?:a|an|the|my|your) (?:knife|gun|bat|hammer|axe|machete|blade|"
-                                     rf"crowbar|baseball bat) to {_OBJ3}"),
-    ("violence", "deserves death", "deserve deserves deserved",
-     r"\bdeserve(?:s|d)? (?:to die|death|a bullet|to be shot|to get shot|to be killed|"
-                                   r"to get killed|to be raped|to get raped|to hang|to burn)\b"),
-    ("violence", "death to", "death",
-     rf"(?:^|\. )death to (?:all )?(?:the )?{_W}"),
-    ("violence", "only good", "only",
-     rf"\bthe only good {_W} is a dead {_W}"),
-    ("violence", "take up arms", "grab get load pick bring take open start",
-     r"\b(?:grab|get|load|pick up|bring) (?:your|the|our) (?:guns|rifles|weapons|"
-                                 r"pitchforks|ammo|ar-?15s?)\b|\btake up arms\b|\bopen fire (?:on|at)\b|"
-                                 r"\bstart (?:shooting|killing|hanging) (?:them|people|every)"),
-    ("violence", "call to violence", "all",
-     r"\b(?:kill|shoot|hang|gas|exterminate|slaughter) (?:them|'em|em) all\b"),
-    ("violence", "call to violence", "run mow gun beat string hunt",
-     rf"{_CALL_LEAD} ?{_FILL}(?:run|mow|gun|beat|string|hunt) "
-                                     rf"(?:{_OBJ_DIRECT}|{_OBJ3}) (?:over|down|up)\b"),
-    ("violence", "call to violence", _first_words(_VIOLENT_ING_LIST),
-     rf"\b(?:start|begin|keep|go) {_VIOLENT_ING} (?:{_OBJ3})\b"),
-    # ---- self-harm encouragement (and stated intent)
-    ("self_harm", "encourages self-harm", "yourself urself yourselves ur your yoself yrself",
-     rf"{_HELPFUL_BEFORE}\b(?:kill|hang|shoot|off|end|unalive|drown|cut|starve|hurt|"
-                                          rf"stab|burn|poison) {_SELF}{_NOT_SELF_IDIOM}\b"),
-    ("self_harm", "encourages self-harm", "kys kyss hero",
-     r"\b(?:kys|kyss|an hero)\b"),
-    ("self_harm", "encourages self-harm", "die drop jump stop disappear",
-     r"\b(?:go|just|pls|please|should|u should|you should|why don't you|why dont you|"
-                                          r"hope you|hope u) (?:just |go |and )?(?:die|drop dead|jump off (?:a|the) "
-                                          r"(?:bridge|cliff|building|roof)|jump in front of (?:a|the) "
-                                          r"(?:train|bus|car|truck)|stop breathing|disappear forever)\b"),
-    ("self_harm", "encourages self-harm", "drink chug slit end eat take nobody no no1 world do you u",
-     r"\b(?:drink|chug) (?:some )?bleach\b|\bslit (?:your|ur) (?:wrists?|throat)\b|"
-                                          r"\bend (?:your|ur) (?:own |miserable |pathetic |worthless |sad )?life\b|"
-                                          r"\beat (?:a|my|your) (?:bullet|gun)\b|\btake (?:your|ur) own life\b|"
-                                          r"\b(?:nobody|no one|no1) (?:would|will|is going to|gonna) miss (?:you|u)\b|"
-                                          r"\bworld (?:would be|is|'d be|will be) better (?:off )?without (?:you|u)\b|"
-                                          r"\bdo (?:us|everyone|everybody|the world|all of us) a favou?r and (?:die|"
-                                          r"disappear|kill|end|jump|drink|off|unalive|hang|just die)\b|"
-                                          r"\b(?:you|u) (?:don't|dont|do not) deserve to (?:live|exist|be alive)\b|"
-                                          r"\b(?:you|u) (?:should|need to) (?:just )?(?:not exist|never have been born)\b|"
-                                          r"\b(?:nobody|no one|no1) (?:will|would|is going to|gonna) (?:cry|come|show up|care) "
-                                          r"(?:at|to|about) (?:your|ur) funeral\b"),
-    ("self_harm", "encourages self-harm", "end pills painkillers",
-     r"\b(?:you|u) should (?:just )?end it\b|"
-                                          r"\b(?:take|swallow|down|overdose on) (?:a (?:whole )?bottle of|all (?:the|your|ur)|"
-                                          r"a handful of) (?:pills|sleeping pills|painkillers)\b"),
-    ("self_harm", "self-harm intent", "myself end take slit",
-     r"\b(?:kill|hang|shoot|unalive) myself\b|\bend (?:my|it) all\b|\bend my (?:own )?life\b|"
-                                      r"\btake my own life\b|\bslit my wrists?\b"),
-    # ---- harassment
-    ("harassment", "insult", "you u ya",
-     rf"\b(?:you|u|ya)(?:'re| are| r|re)? {_INSULT_MOD}{_INSULT}\b"),
-    ("harassment", "insult", "your ur",
-     rf"\b(?:your|ur) (?:a|an|such a|such an) {_INSULT_MOD}{_INSULT}\b"),
-    ("harassment", "insult", "you u",
-     r"\b(?:you|u)(?:'re| are| r|re) (?:the|a) (?:dumbest|stupidest|ugliest|most pathetic|"
-                             r"most disgusting|most worthless|most useless|biggest (?:idiot|loser|moron|failure))\b"),
-    ("harassment", "nobody likes you", "nobody no no1 everyone",
-     r"\b(?:nobody|no one|no1) (?:likes|loves|wants|cares about|needs) (?:you|u)\b|"
-                                       r"\beveryone (?:hates|despises) (?:you|u)\b"),
-    ("harassment", "wishes harm", "hope wish pray",
-     rf"\b(?:i|we) (?:hope|wish|pray) (?:that )?(?:you|u|ya|he|she|they|your {_W}|{_NAME}) "
-                                  rf"(?:all )?(?:\w+ )?{_WISH}\b"),
-    ("harassment", "wishes harm", "go",
-     r"\bgo (?:and )?(?:die|rot) in (?:a|the) (?:fire|hole|ditch|gutter|hell)\b|"
-                                  r"\bgo to hell\b"),
-    ("harassment", "go back", "back",
-     r"\bgo back (?:to )?(?:where (?:you|u|they|ya) (?:came|come) from|(?:your|ur|their) (?:own )?"
-                              r"(?:country|countries|shithole|jungle|cave|desert)|africa|mexico|china|india)\b"),
-    ("harassment", "dehumanising", _DEHUMANIZE_WORDS,
-     rf"\b(?:you|u|they|these people|those people|all (?:of )?(?:them|those \w+)|"
-                                   rf"{_PERSON_NOUNS}) (?:are|'re|r|re) (?:all |just |nothing but |like |such )*"
-                                   rf"{_DEHUMANIZE}\b"),
-    ("harassment", "dehumanising", _DEHUMANIZE_WORDS + " animals",
-     rf"\b{_PROTECTED} (?:are|'re) (?:all |just |nothing but |like )*(?:animals|{_DEHUMANIZE})\b"),
-    ("harassment", "hate", "hate despise can't",
-     rf"\b(?:i|we) (?:hate|despise|can't stand) (?:all )?(?:the |those |these )?{_PROTECTED}\b"),
-    ("harassment", "shut your mouth", "shut",
-     r"\bshut (?:the (?:fuck|hell) up|your (?:\w+ )?(?:mouth|trap|face|pie ?hole))\b"),
-]
-
-
-@lru_cache(maxsize=1)
-def _compiled_rules() -> list[tuple[str, str, frozenset[str], re.Pattern[str]]]:
-    return [(category, name, frozenset(triggers.split()), re.compile(pattern, re.IGNORECASE))
-            for category, name, triggers, pattern in _RULES]
-
-
-def _rule_matches(tokens: list[str]) -> list[ModerationMatch]:
-    text = " ".join(tokens)
-    # every token, and the part of a contraction before its apostrophe ("you're" -> "you")
-    vocabulary = {t.lower() for t in tokens} | {t.lower().split("'")[0] for t in tokens if "'" in t}
-    found = []
-    for category, name, triggers, regex in _compiled_rules():
-        if vocabulary.isdisjoint(triggers):
-            continue
-        m = regex.search(text)
-        if m:
-            found.append(ModerationMatch(category, name, m.group(0).strip(" .")))
-    return found
+CATEGORIES = ("profanity", "slur", "threat", "violence", "harassment", "self_harm", "hate", "sexual_minors", "doxxing",
+              "extremism", "toxicity")
 
 
 # ------------------------------------------------------------------------------------------ the gate
@@ -582,6 +63,8 @@ class Moderation(BatchScorer):
 
     categories: which categories flag a post (default: all of :data:`CATEGORIES`).
     extra_words: more words to treat as profanity; allow_words: words never to flag by the word list.
+    semantic: the semantic layer: ``True`` (the bundled classifier over the shared MiniLM embedder),
+        ``False`` (rules and word lists only) or a :class:`SemanticModerator` of your own.
     toxicity_model: optional local text-classification model (folder or cached hub id); a post is
         flagged ``toxicity`` when the probability of any of ``toxicity_labels`` reaches
         ``toxicity_threshold``. By default the toxic labels are those whose names contain toxic,
@@ -601,6 +84,7 @@ class Moderation(BatchScorer):
         toxicity_threshold: float = 0.5,
         device: str | None = None,
         max_chars: int = 10_000,
+        semantic: bool | SemanticModerator = True,
     ) -> None:
         chosen = tuple(CATEGORIES if categories is None else categories)
         unknown = [c for c in chosen if c not in CATEGORIES]
@@ -618,11 +102,15 @@ class Moderation(BatchScorer):
         if toxicity_model is not None:
             self.toxicity = TextClassifier.load(toxicity_model, device=device, needed_by="Moderation(toxicity_model=...)")
             self._toxic_columns = _toxic_columns(self.toxicity.labels, toxicity_labels, self.toxicity.name)
-        _word_lists()  # load (and check for) the word list now, not on the first post
+        word_lists()  # load (and check for) the word list now, not on the first post
+        if semantic is True:
+            semantic = SemanticModerator.bundled()
+        self.semantic: SemanticModerator | None = semantic or None
 
     def __repr__(self) -> str:
         tox = f", toxicity_model={self.toxicity.name!r}" if self.toxicity is not None else ""
-        return f"Moderation(categories={list(self.categories)}{tox})"
+        sem = "" if self.semantic is not None else ", semantic=False"
+        return f"Moderation(categories={list(self.categories)}{tox}{sem})"
 
     def explain(self, texts: Sequence[str]) -> list[list[ModerationMatch]]:
         """Every finding for every text (one entry per rule or word that matched)."""
@@ -630,6 +118,16 @@ class Moderation(BatchScorer):
         out: list[list[ModerationMatch]] = []
         for text, empty in zip(checked.texts, checked.empty):
             out.append([] if empty else self._find(text))
+        if self.semantic is not None:
+            cleared = {i: defused(checked.texts[i]) for i, (empty, found) in enumerate(zip(checked.empty, out))
+                       if not empty and not found}
+            # A fragment of under three words says too little for the classifier (rules still see it).
+            todo = [i for i, text in cleared.items() if len(re.findall(r"[^\W\d_]+", text)) >= 3]
+            if todo:
+                harm, likeliest = self.semantic.harm([cleared[i] for i in todo])
+                for i, p, cls in zip(todo, harm, likeliest):
+                    if p >= self.semantic.threshold:
+                        out[i].append(ModerationMatch(CATEGORY_OF_CLASS[cls], "semantic classifier", f"{cls} p={p:.2f}"))
         if self.toxicity is not None:
             todo = [i for i, empty in enumerate(checked.empty) if not empty]
             if todo:
@@ -651,7 +149,7 @@ class Moderation(BatchScorer):
     def _find(self, text: str) -> list[ModerationMatch]:
         found: dict[tuple[str, str], ModerationMatch] = {}
         for tokens in normalize_for_moderation(text):
-            for match in _word_matches(tokens) + _rule_matches(tokens):
+            for match in word_matches(tokens) + rule_matches(tokens):
                 if match.rule == "word list" and match.text in self.allow_words:
                     continue
                 found.setdefault((match.category, match.text), match)

@@ -16,13 +16,13 @@ bit-for-bit the predictions of the fitted one on the same embeddings.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
 import math
 import os
-import tempfile
+import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from engagegen.files import InputFileError, atomic_write_bytes, atomic_write_text, csv_records, read_text
 from engagegen.scoring.base import ScoringError, check_positive_int, check_texts, require
 from engagegen.scoring.embedding import BUNDLED, Embedder
 from engagegen.scoring.opinion import OpinionScorer
@@ -221,8 +222,8 @@ class StanceClassifier(OpinionScorer):
             "npz_sha256": hashlib.sha256(payload).hexdigest(),
         }
         # The .npz goes first; the JSON (with the checksum of that .npz) commits the pair.
-        _atomic_write(folder / NPZ_NAME, payload)
-        _atomic_write(folder / JSON_NAME, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+        atomic_write_bytes(folder / NPZ_NAME, payload)
+        atomic_write_text(folder / JSON_NAME, json.dumps(meta, indent=2) + "\n")
         return folder
 
     @classmethod
@@ -234,7 +235,9 @@ class StanceClassifier(OpinionScorer):
             if not path.is_file():
                 raise ScoringError(f"{path}: no such file (a saved StanceClassifier has {JSON_NAME} and {NPZ_NAME})")
         try:
-            meta = json.loads(json_path.read_text(encoding="utf-8"))
+            meta = json.loads(read_text(json_path))
+        except InputFileError as exc:
+            raise ScoringError(str(exc)) from None
         except json.JSONDecodeError as exc:
             raise ScoringError(f"{json_path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -247,8 +250,8 @@ class StanceClassifier(OpinionScorer):
         try:
             with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        except (ValueError, OSError) as exc:
-            raise ScoringError(f"{npz_path}: cannot read the arrays ({exc})") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise ScoringError(f"{npz_path}: cannot read the arrays, truncated or corrupt ({exc})") from None
         try:
             method = meta["method"]
             k, dim = int(meta["n_calibrated"]), int(meta["dimension"])
@@ -309,17 +312,6 @@ def _predict(params: dict[str, Any], x: np.ndarray) -> np.ndarray:
     return proba.mean(axis=1)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _fold_bar(total: int) -> tuple[Any, Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -350,37 +342,35 @@ def read_labelled_csv(
                 raise ScoringError(f"label map: {key!r} maps to {value!r}; stance labels must be 0 or 1")
     texts: list[str] = []
     labels: list[int] = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None:
-            raise ScoringError(f"{path}: the file is empty (a header row is required)")
-        for column, option in ((text_column, "--text-column"), (label_column, "--label-column")):
-            if column not in reader.fieldnames:
-                raise ScoringError(f"{path}, line 1: no column {column!r} (columns: {', '.join(reader.fieldnames)}); "
-                                   f"choose one with {option}")
-        for row in reader:
-            line = reader.line_num
-            if None in row or any(v is None for v in row.values()):
-                raise ScoringError(f"{path}, line {line}: the row has a different number of fields than the header")
-            text, raw = row[text_column], row[label_column].strip()
-            if not text.strip():
-                raise ScoringError(f"{path}, line {line}: empty text")
-            if label_map is not None:
-                if raw not in label_map:
-                    raise ScoringError(f"{path}, line {line}: label {raw!r} is not in the label map "
-                                       f"({', '.join(map(repr, label_map))})")
-                label = int(label_map[raw])
-            else:
-                try:
-                    value = float(raw)
-                except ValueError:
-                    value = math.nan
-                if value not in (0.0, 1.0):
-                    raise ScoringError(f"{path}, line {line}: label {raw!r} in column {label_column!r} is not 0 or 1; "
-                                       "map text labels with a label map (--label-map LABEL=0|1)")
-                label = int(value)
-            texts.append(text)
-            labels.append(label)
+    try:
+        header, rows = csv_records(path)
+    except InputFileError as exc:
+        raise ScoringError(str(exc)) from None
+    for column, option in ((text_column, "--text-column"), (label_column, "--label-column")):
+        if column not in header:
+            raise ScoringError(f"{path}, line 1: no column {column!r} (columns: {', '.join(map(repr, header))}); "
+                               f"choose one with {option}")
+    for row in rows:
+        line = row.line
+        text, raw = row.fields[text_column], row.fields[label_column].strip()
+        if not text.strip():
+            raise ScoringError(f"{path}, line {line}: empty text")
+        if label_map is not None:
+            if raw not in label_map:
+                raise ScoringError(f"{path}, line {line}: label {raw!r} is not in the label map "
+                                   f"({', '.join(map(repr, label_map))})")
+            label = int(label_map[raw])
+        else:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = math.nan
+            if value not in (0.0, 1.0):
+                raise ScoringError(f"{path}, line {line}: label {raw!r} in column {label_column!r} is not 0 or 1; "
+                                   "map text labels with a label map (--label-map LABEL=0|1)")
+            label = int(value)
+        texts.append(text)
+        labels.append(label)
     if not texts:
         raise ScoringError(f"{path}: no data rows")
     return texts, labels

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from engagegen.config import atomic_write_text
+from engagegen.files import atomic_write_text
 
 __all__ = ["latest_checkpoint", "MetricsLog", "finalize_checkpoint", "prune_checkpoints", "CHECKPOINT_PREFIX"]
 

@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from engagegen.config import ConfigError, atomic_write_text, dump_yaml, from_dict, load_yaml
+from engagegen.config import ConfigError, dump_yaml, from_dict, load_yaml
+from engagegen.errors import EngagegenError
+from engagegen.files import atomic_write_text
 from engagegen.reward import RewardBreakdown
 from engagegen.training.build import Audience, build_audience
 from engagegen.training.checkpoint import MetricsLog, latest_checkpoint, read_checkpoint_state
@@ -41,7 +43,7 @@ __all__ = ["EngagementTrainer", "TrainingError", "load_run", "evaluate_run"]
 TARGET = 0.9
 
 
-class TrainingError(RuntimeError):
+class TrainingError(EngagegenError, RuntimeError):
     """A run that cannot start or continue; the message says why and what to change."""
 
 
