@@ -78,13 +78,15 @@ def independent_cascade_block(indptr, indices, opinions, source, messages, p, ep
     # Stamps instead of clearing: user v is active in the current cascade iff stamp[v] == tag.
     stamp = np.zeros(n, np.int64)
     queue = np.empty(n, np.int64)
+    no_hazard, no_tried = np.zeros(0, np.float64), np.zeros(0, np.int64)  # hazards are not recorded here
     tag = 0
     work = 0
     for r in range(run_lo, run_hi):
         key = run_key(seed, STREAM_CASCADE, r)
         for j in range(messages.shape[0]):
             tag += 1
-            tail, w = independent_cascade_spread(indptr, indices, opinions, source, messages[j], p, epsilon, key, stamp, tag, queue, n)
+            tail, w, _ = independent_cascade_spread(indptr, indices, opinions, source, messages[j], p, epsilon, key, stamp, tag, queue,
+                                                    n, False, no_hazard, no_tried, stamp)
             work += w
             _record(queue, tail, j, r, counts, freq, record)
     return work
@@ -110,14 +112,15 @@ def linear_threshold_block(indptr, indices, weights, opinions, source, messages,
     touched = np.zeros(n, np.int64)
     influence = np.zeros(n, np.float64)
     queue = np.empty(n, np.int64)
+    no_hazard, no_tried = np.zeros(0, np.float64), np.zeros(0, np.int64)  # hazards are not recorded here
     tag = 0
     work = 0
     for r in range(run_lo, run_hi):
         key = run_key(seed, STREAM_THRESHOLD, r)
         for j in range(messages.shape[0]):
             tag += 1
-            tail, w = linear_threshold_spread(indptr, indices, weights, opinions, source, messages[j], epsilon, key, stamp,
-                                              touched, influence, tag, queue, n)
+            tail, w, _ = linear_threshold_spread(indptr, indices, weights, opinions, source, messages[j], epsilon, key, stamp,
+                                                 touched, influence, tag, queue, n, False, no_hazard, no_tried)
             work += w
             _record(queue, tail, j, r, counts, freq, record)
     return work
@@ -142,14 +145,15 @@ def noisy_bounded_confidence_block(indptr, indices, opinions, source, messages, 
     stamp = np.zeros(n, np.int64)
     tested = np.zeros(n, np.int64)
     queue = np.empty(n, np.int64)
+    no_hazard, no_tried = np.zeros(0, np.float64), np.zeros(0, np.int64)  # hazards are not recorded here
     tag = 0
     work = 0
     for r in range(run_lo, run_hi):
         key = run_key(seed, STREAM_WILLING, r)
         for j in range(messages.shape[0]):
             tag += 1
-            tail, w = noisy_bounded_confidence_spread(indptr, indices, opinions, source, messages[j], epsilon, p, noise, key, stamp,
-                                                      tested, tag, queue, n)
+            tail, w, _ = noisy_bounded_confidence_spread(indptr, indices, opinions, source, messages[j], epsilon, p, noise, key,
+                                                         stamp, tested, tag, queue, n, False, no_hazard, no_tried)
             work += w
             _record(queue, tail, j, r, counts, freq, record)
     return work
