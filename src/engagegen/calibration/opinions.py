@@ -106,7 +106,8 @@ class CascadeOpinions:
         users = cascades.users
         s = cascades.messages[of]
         rest = self.counts[users] - 1.0
-        value = (self.prior_weight * self.prior_mean + self.sums[users] - s) / (self.prior_weight + rest)
+        with np.errstate(divide="ignore", invalid="ignore"):  # rest == 0 without a prior: filled below
+            value = (self.prior_weight * self.prior_mean + self.sums[users] - s) / (self.prior_weight + rest)
         fill = self.fill_value(missing) if (inside & (rest <= 0)).any() else math.nan
         value = np.where(rest > 0, value, fill)
         return np.where(inside, value, np.nan)
