@@ -10,9 +10,10 @@
 - ``base rate``: every user engages with the training share of engaged (user, cascade) pairs;
   it ranks nobody above anybody, so it predicts no set.
 
-Shares are smoothed towards the training base rate b, as ``(engaged + b) / (pairs + 1)``. Training shares of the opinion
-baseline read each training cascade's engaged users at their leave-one-out opinions, as the
-models do.
+Shares are smoothed towards the training base rate b, as ``(engaged + b) / (pairs + 1)``. The
+opinion baseline reads each training cascade's engaged users at their leave-one-out opinions, as
+the models do. ROC-AUC pools the folds, whose shares differ: a constant forecast scores near, not
+exactly, 0.5.
 """
 
 from __future__ import annotations

@@ -59,8 +59,8 @@ class ForecastSummary:
 class ModelFit:
     """A model's fit on all cascades (``values``), per fold, and its cross-validated scores.
 
-    heldout_log_loss / heldout_brier: per cascade, each cascade scored at the fit of the folds it
-    was held out of (with ``n_runs`` runs).
+    heldout_log_loss / heldout_brier: per cascade, each cascade scored at the fit of the fold it
+    was held out of (with ``validation_runs`` runs). evaluations: parameter points scored per stage.
     """
 
     name: str

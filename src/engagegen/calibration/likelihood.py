@@ -1,23 +1,26 @@
-"""The score a calibration minimises: per-user Bernoulli log-loss of Monte Carlo marginals.
+"""The scores a calibration minimises: per-user log-loss or Brier score of Monte Carlo marginals.
 
 For a cascade with source a and message s, a model gives every other user v a probability q_v of
-engaging; the observed cascade says y_v (1: engaged). The score of the cascade is
+engaging; the observed cascade says y_v (1: engaged). The scores of the cascade are
 
-    L = - sum over v != a of [ y_v log q_v + (1 - y_v) log(1 - q_v) ]     (nats)
+    log-loss = - sum over v != a of [ y_v log q_v + (1 - y_v) log(1 - q_v) ]     (nats)
+    Brier    =   sum over v != a of (y_v - q_v)^2
 
-a sum of logarithmic scores, each strictly proper: its expectation under the true probabilities is
-smallest when q_v is the true probability. So the true parameters minimise the expected score of a
-model family that holds them (the independence log-likelihood: the exact likelihood of an
-unordered engaged set is intractable for cascade models, its marginals are not).
+sums of strictly proper scores: the expectation under the true probabilities is smallest when q_v
+is the true probability, so the true parameters minimise the expected score of a model family that
+holds them (the log-loss is the independence log-likelihood; the exact likelihood of an unordered
+engaged set is intractable for cascade models, its marginals are not).
 
-q_v is estimated from R Monte Carlo runs with common random numbers (the same coins for every
-parameter value, so the score changes smoothly with them) and conditioned on the cascade having
-at least ``min_size`` engaged users, as the data do: of the runs that reach that size (the usable
-runs), v engaged in k, and q_v = (k + 1/2) / (usable + 1), the Krichevsky-Trofimov estimate, which
-is never 0 or 1. A model whose runs never reach ``min_size`` forecasts 1 / (2 (R + 1)) for everyone.
-Runs stop at ``cap`` engaged users (twice the largest observed cascade), and a cascade whose first
-8 runs mostly reach it gets no more: only parameter values predicting cascades far larger than any
-observed do that, and they score far worse anyway; this bounds the cost of exploring them.
+q_v comes from R Monte Carlo runs with common random numbers (the same coins for every parameter
+value), conditioned on the cascade having at least ``min_size`` engaged users as the data do.
+With ``min_size == 1`` it is the mean over runs of v's hazard sum (:mod:`engagegen.engagement._spread`)
+divided by the exact probability that anyone engages; otherwise the share of the runs reaching
+``min_size`` in which v engaged. Both estimate q_v and (from sums of squares) q_v^2 without bias,
+so the Brier score's estimate is unbiased. The log-loss scores the forecast
+``(1 - 0.01) q_v + 0.01 * base_rate``, never 0 or 1. Runs stop at ``cap`` engaged users (twice the
+largest observed cascade), and a cascade whose first 8 runs mostly reach it gets no more: only
+parameter values predicting cascades far larger than any observed do that, and they score far
+worse anyway; this bounds the cost of exploring them.
 """
 
 from __future__ import annotations
