@@ -5,6 +5,7 @@ Each command group lives in its own module and registers itself on the root app 
 
 from engagegen.cli import (  # noqa: F401  (registration)
     analyze_cmd,
+    calibrate_cmd,
     chat_cmd,
     engine_cmd,
     generate_cmd,

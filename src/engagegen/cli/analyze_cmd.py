@@ -85,13 +85,22 @@ def opinions(
                                                         "(0.5) or mean (mean opinion of the graph users with posts)."),
     min_posts: int = typer.Option(1, min=1, help="Scored posts a user needs for an opinion of their own."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    from_cascades: bool = typer.Option(False, "--from-cascades", help="POSTS is a cascade file (docs/calibration.md): each "
+                                       "user's opinion is read off the posts they engaged with (needs --graph)."),
+    prior_mean: float = typer.Option(0.5, help="With --from-cascades: the prior of a user's opinion, its mean ..."),
+    prior_weight: float = typer.Option(1.0, help="... and its weight in posts (0: the plain mean)."),
 ) -> None:
     """Each user's opinion in [0, 1]: the mean opinion value of the posts they wrote.
 
     Scores every post (stance classifier or VADER), averages per author and writes a node,opinion
     file. With --graph, the file has exactly the edge list's users; users without posts stop the
-    command unless --missing says how to fill them.
+    command unless --missing says how to fill them. With --from-cascades, the posts each user
+    engaged with (retweeted, liked, replied to) instead: a smoothed mean, (prior_weight *
+    prior_mean + sum of their values) / (prior_weight + their number).
     """
+    if from_cascades:
+        _opinions_from_cascades(posts, out, graph, missing, stance, prior_mean, prior_weight, force)
+        return
     import numpy as np
 
     from engagegen.analysis import post_authors, user_opinions, write_opinions
@@ -153,3 +162,51 @@ def opinions(
         shown = ", ".join(result.not_in_graph[:10].tolist())
         console.print(f"not in the graph: {shown}{', ...' if len(result.not_in_graph) > 10 else ''}")
     console.print(f"wrote [bold]{out}[/bold] ({len(written.opinion):,} users)")
+
+
+def _opinions_from_cascades(cascades: Path, out: Path, graph: Path | None, missing: Missing, stance: Path | None, prior_mean: float,
+                            prior_weight: float, force: bool) -> None:
+    """``engagegen opinions --from-cascades``: opinions read off engagements, one per graph user."""
+    import numpy as np
+
+    from engagegen.analysis import write_opinions
+    from engagegen.analysis.opinions import NodeOpinions
+    from engagegen.calibration import load_cascades, opinions_from_cascades
+    from engagegen.network import SocialNetwork, edgelist_nodes
+
+    if graph is None:
+        raise typer.BadParameter("--from-cascades needs --graph (the edge list or .npz network whose users the cascades name)")
+    output_file(out, force=force, inputs=(cascades, graph, stance))
+    with friendly_errors():
+        if graph.suffix == ".npz":
+            net = SocialNetwork.load(graph)
+            nodes = net.node_ids if net.node_ids is not None else np.arange(net.n_users)
+        else:
+            nodes = edgelist_nodes(graph)
+        observed = load_cascades(cascades, nodes)
+        if np.isnan(observed.messages).any():
+            from engagegen.cli.calibrate_cmd import _scorer
+
+            with console.status(f"scoring {int(np.isnan(observed.messages).sum()):,} posts"):
+                observed = observed.with_messages(_scorer(stance).score)
+        ops = opinions_from_cascades(observed, prior_mean=prior_mean, prior_weight=prior_weight)
+        values = ops.filled(missing.value, names=nodes)
+        lack = ~ops.has_opinion
+        fill = ops.fill_value(missing.value) if lack.any() else None
+        result = NodeOpinions(np.asarray(nodes), values, ops.counts.astype(np.int64), lack, missing.value, fill, np.empty(0, str))
+        write_opinions(result, out)
+    table = Table(title=f"{cascades}: {len(observed):,} cascades", show_header=False, title_justify="left")
+    table.add_column("measure", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("engagements", f"{len(observed.users):,}")
+    table.add_row("graph users", f"{len(values):,}")
+    table.add_row("users who engaged (opinion of their own)", f"{int((~lack).sum()):,}")
+    fill_text = f" (set to {fill:.3f}, --missing {missing.value})" if fill is not None else ""
+    table.add_row("users who engaged with nothing", f"{int(lack.sum()):,}{fill_text}")
+    table.add_row("prior", f"{prior_weight:g} post(s) at {prior_mean:g}")
+    table.add_row("mean opinion of the users who engaged", f"{float(values[~lack].mean()):.3f}" if (~lack).any() else "n/a")
+    console.print(table)
+    if lack.any():
+        shown = ", ".join(map(str, np.asarray(nodes)[lack][:10].tolist()))
+        console.print(f"filled: {shown}{', ...' if lack.sum() > 10 else ''}")
+    console.print(f"wrote [bold]{out}[/bold] ({len(values):,} users)")

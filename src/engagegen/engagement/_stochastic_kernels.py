@@ -17,20 +17,13 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from engagegen.engagement._random import STREAM_CASCADE, STREAM_THRESHOLD, STREAM_WEIGHT, STREAM_WILLING, run_key, uniforms
+from engagegen.engagement._spread import independent_cascade_spread, linear_threshold_spread, noisy_bounded_confidence_spread
 from engagegen.engagement.base import Cascade, EngagementError, Interval, Optimum, check_messages, check_source
 from engagegen.network.graph import SocialNetwork
 
-# splitmix64 constants (Steele, Lea & Flood 2014).
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-_SHIFT30, _SHIFT27, _SHIFT31, _SHIFT11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-_UNIT = 2.0**-53
-
-# Independent streams per use, so two models (or weights and thresholds) never share coins.
-STREAM_CASCADE = np.uint64(0x1C)
-STREAM_THRESHOLD = np.uint64(0x17)
-STREAM_WEIGHT = np.uint64(0x3E)
+# Re-exported for the models (``K.run_key``, ``K.uniforms``, ``K.STREAM_WEIGHT``).
+__all__ = ["STREAM_CASCADE", "STREAM_THRESHOLD", "STREAM_WEIGHT", "STREAM_WILLING", "run_key", "uniforms"]
 
 # Runs done serially to measure the work per run before deciding whether to use threads.
 _PILOT_RUNS = 16
@@ -41,33 +34,6 @@ _PARALLEL_WORK = 2e6
 _PROGRESS_WORK = 2e9
 # Message values evaluated per kernel call when a progress bar is shown.
 _PROGRESS_BATCH = 16
-
-
-@njit(cache=True)
-def _mix(z: np.uint64) -> np.uint64:
-    z = (z ^ (z >> _SHIFT30)) * _MIX1
-    z = (z ^ (z >> _SHIFT27)) * _MIX2
-    return z ^ (z >> _SHIFT31)
-
-
-@njit(cache=True)
-def run_key(seed: np.uint64, stream: np.uint64, run: int) -> np.uint64:
-    """The key of run ``run``: every random number of that run derives from it."""
-    return _mix(_mix(seed ^ stream) + np.uint64(run + 1) * _GAMMA)
-
-
-@njit(cache=True)
-def uniform(key: np.uint64, counter: int) -> float:
-    """The ``counter``-th uniform number in [0, 1) of the stream ``key`` (53 random bits)."""
-    return np.float64(_mix(key + np.uint64(counter + 1) * _GAMMA) >> _SHIFT11) * _UNIT
-
-
-@njit(cache=True)
-def uniforms(key: np.uint64, count: int) -> np.ndarray:
-    out = np.empty(count, np.float64)
-    for i in range(count):
-        out[i] = uniform(key, i)
-    return out
 
 
 @njit(cache=True)
@@ -92,48 +58,37 @@ def reachable_mask(indptr: np.ndarray, indices: np.ndarray, source: int) -> np.n
 
 
 @njit(cache=True)
-def independent_cascade_block(indptr, indices, opinions, source, messages, p, epsilon, seed, run_lo, run_hi, counts, freq, record):
-    """Runs ``run_lo..run_hi-1`` of the independent cascade; returns the work done (edges examined).
+def _record(queue, tail, j, r, counts, freq, record):
+    """Store the engaged count of (message j, run r); with ``record`` count the engaged users of message 0."""
+    counts[j, r] = tail - 1
+    if record and j == 0:
+        for i in range(1, tail):
+            freq[queue[i]] += 1
 
-    Edge ``e = (u, v)`` is live in run ``r`` for message ``s`` iff its coin ``uniform(key_r, e)`` is
-    below ``p`` (``epsilon <= 0``) or ``p * max(0, 1 - |s - x_v| / epsilon)``. Each active user tries
-    each out-edge once, so the engaged set is what the source reaches over live edges. Writes the
-    engaged count of (message j, run r) to ``counts[j, r]``; with ``record`` adds 1 to ``freq[v]``
-    for every user v engaged by ``messages[0]``.
+
+@njit(cache=True)
+def independent_cascade_block(indptr, indices, opinions, source, messages, p, epsilon, seed, run_lo, run_hi, counts, freq, record):
+    """Runs ``run_lo..run_hi-1`` of the independent cascade (:func:`~engagegen.engagement._spread.independent_cascade_spread`
+    with the coins of ``run_key(seed, STREAM_CASCADE, r)``); returns the work done (edges examined).
+
+    Writes the engaged count of (message j, run r) to ``counts[j, r]``; with ``record`` adds 1 to
+    ``freq[v]`` for every user v engaged by ``messages[0]``.
     """
     n = opinions.shape[0]
     # Stamps instead of clearing: user v is active in the current cascade iff stamp[v] == tag.
     stamp = np.zeros(n, np.int64)
     queue = np.empty(n, np.int64)
+    no_hazard, no_tried = np.zeros(0, np.float64), np.zeros(0, np.int64)  # hazards are not recorded here
     tag = 0
     work = 0
     for r in range(run_lo, run_hi):
         key = run_key(seed, STREAM_CASCADE, r)
         for j in range(messages.shape[0]):
-            s = messages[j]
             tag += 1
-            stamp[source] = tag
-            queue[0] = source
-            head, tail = 0, 1
-            while head < tail:
-                u = queue[head]
-                head += 1
-                work += indptr[u + 1] - indptr[u] + 1
-                for e in range(indptr[u], indptr[u + 1]):
-                    v = indices[e]
-                    if stamp[v] == tag:
-                        continue
-                    pe = p
-                    if epsilon > 0.0:
-                        pe = p * max(0.0, 1.0 - abs(s - opinions[v]) / epsilon)
-                    if pe > 0.0 and uniform(key, e) < pe:
-                        stamp[v] = tag
-                        queue[tail] = v
-                        tail += 1
-            counts[j, r] = tail - 1
-            if record and j == 0:
-                for i in range(1, tail):
-                    freq[queue[i]] += 1
+            tail, w, _ = independent_cascade_spread(indptr, indices, opinions, source, messages[j], p, epsilon, key, stamp, tag, queue,
+                                                    n, False, no_hazard, no_tried, stamp)
+            work += w
+            _record(queue, tail, j, r, counts, freq, record)
     return work
 
 
@@ -150,50 +105,24 @@ def independent_cascade_parallel(indptr, indices, opinions, source, messages, p,
 
 @njit(cache=True)
 def linear_threshold_block(indptr, indices, weights, opinions, source, messages, epsilon, seed, run_lo, run_hi, counts, freq, record):
-    """Runs ``run_lo..run_hi-1`` of the linear threshold model; returns the work done (edges examined).
-
-    User ``v`` draws its threshold ``theta_v = uniform(key_r, v)`` once per run and engages when the
-    summed weights of its engaged in-neighbours reach it; with ``epsilon > 0`` only users with
-    ``|s - x_v| < epsilon`` can engage. The final set does not depend on the visiting order.
-    Outputs as in :func:`independent_cascade_block`.
-    """
+    """Runs ``run_lo..run_hi-1`` of the linear threshold model (thresholds from
+    ``run_key(seed, STREAM_THRESHOLD, r)``); outputs as in :func:`independent_cascade_block`."""
     n = opinions.shape[0]
-    active = np.zeros(n, np.int64)
-    touched = np.zeros(n, np.int64)  # touched[v] == tag: influence[v] belongs to this cascade
+    stamp = np.zeros(n, np.int64)
+    touched = np.zeros(n, np.int64)
     influence = np.zeros(n, np.float64)
     queue = np.empty(n, np.int64)
+    no_hazard, no_tried = np.zeros(0, np.float64), np.zeros(0, np.int64)  # hazards are not recorded here
     tag = 0
     work = 0
     for r in range(run_lo, run_hi):
         key = run_key(seed, STREAM_THRESHOLD, r)
         for j in range(messages.shape[0]):
-            s = messages[j]
             tag += 1
-            active[source] = tag
-            queue[0] = source
-            head, tail = 0, 1
-            while head < tail:
-                u = queue[head]
-                head += 1
-                work += indptr[u + 1] - indptr[u] + 1
-                for e in range(indptr[u], indptr[u + 1]):
-                    v = indices[e]
-                    if active[v] == tag:
-                        continue
-                    if epsilon > 0.0 and not abs(s - opinions[v]) < epsilon:
-                        continue
-                    if touched[v] != tag:
-                        touched[v] = tag
-                        influence[v] = 0.0
-                    influence[v] += weights[e]
-                    if influence[v] >= uniform(key, v):
-                        active[v] = tag
-                        queue[tail] = v
-                        tail += 1
-            counts[j, r] = tail - 1
-            if record and j == 0:
-                for i in range(1, tail):
-                    freq[queue[i]] += 1
+            tail, w, _ = linear_threshold_spread(indptr, indices, weights, opinions, source, messages[j], epsilon, key, stamp,
+                                                 touched, influence, tag, queue, n, False, no_hazard, no_tried)
+            work += w
+            _record(queue, tail, j, r, counts, freq, record)
     return work
 
 
@@ -205,6 +134,40 @@ def linear_threshold_parallel(indptr, indices, weights, opinions, source, messag
     for c in prange(chunks):
         linear_threshold_block(indptr, indices, weights, opinions, source, messages, epsilon, seed,
                                run_lo + c * span // chunks, run_lo + (c + 1) * span // chunks, counts, freq[c], record)
+
+
+@njit(cache=True)
+def noisy_bounded_confidence_block(indptr, indices, opinions, source, messages, epsilon, p, noise, seed, run_lo, run_hi, counts,
+                                   freq, record):
+    """Runs ``run_lo..run_hi-1`` of the noisy bounded-confidence cascade (each user's coin from
+    ``run_key(seed, STREAM_WILLING, r)``); outputs as in :func:`independent_cascade_block`."""
+    n = opinions.shape[0]
+    stamp = np.zeros(n, np.int64)
+    tested = np.zeros(n, np.int64)
+    queue = np.empty(n, np.int64)
+    no_hazard, no_tried = np.zeros(0, np.float64), np.zeros(0, np.int64)  # hazards are not recorded here
+    tag = 0
+    work = 0
+    for r in range(run_lo, run_hi):
+        key = run_key(seed, STREAM_WILLING, r)
+        for j in range(messages.shape[0]):
+            tag += 1
+            tail, w, _ = noisy_bounded_confidence_spread(indptr, indices, opinions, source, messages[j], epsilon, p, noise, key,
+                                                         stamp, tested, tag, queue, n, False, no_hazard, no_tried)
+            work += w
+            _record(queue, tail, j, r, counts, freq, record)
+    return work
+
+
+@njit(parallel=True, cache=True)
+def noisy_bounded_confidence_parallel(indptr, indices, opinions, source, messages, epsilon, p, noise, seed, run_lo, run_hi,
+                                      counts, freq, record):
+    """:func:`noisy_bounded_confidence_block` with its runs spread over threads in ``freq.shape[0]`` chunks."""
+    chunks = freq.shape[0]
+    span = run_hi - run_lo
+    for c in prange(chunks):
+        noisy_bounded_confidence_block(indptr, indices, opinions, source, messages, epsilon, p, noise, seed,
+                                       run_lo + c * span // chunks, run_lo + (c + 1) * span // chunks, counts, freq[c], record)
 
 
 def monte_carlo(block: Callable[..., int], parallel: Callable[..., None], args: tuple, n_users: int, n_runs: int,
@@ -374,3 +337,25 @@ def cells_optimum(breakpoints: np.ndarray, values: np.ndarray, method: str) -> O
     intervals = tuple(Interval(float(lo[a]), float(hi[b]), bool(is_point[a]), bool(is_point[b])) for a, b in _runs(optimal))
     widest = max(intervals, key=lambda iv: iv.width)
     return Optimum(value=best, message=widest.midpoint, intervals=intervals, exact=True, method=method)
+
+
+def step_breakpoints(network: SocialNetwork, source: int, epsilon: float) -> np.ndarray:
+    """Sorted message values in (0, 1) where a model whose users' chances change only at
+    ``x_w +- epsilon`` may change its engagement: those of the users w the source can reach."""
+    reach = reachable_mask(network.indptr, network.indices, source)
+    reach[source] = False
+    x = network.opinions[reach]
+    b = np.unique(np.concatenate([x - epsilon, x + epsilon]))
+    return b[(b > 0.0) & (b < 1.0)]
+
+
+def step_optimum(engagement: Callable[[np.ndarray], np.ndarray], steps: np.ndarray, grid_size: int, runs: str) -> Optimum:
+    """The optimum of an engagement that is a step function with the given steps (common random
+    numbers make it one for a fixed seed): every step's cell exactly when there are at most
+    ``grid_size`` cells, otherwise a grid of ``grid_size`` points (``exact=False``)."""
+    if 2 * len(steps) + 3 <= grid_size:  # cells: the points 0, steps, 1 and the segments between
+        _, _, inside = cells_of(steps)
+        return cells_optimum(steps, engagement(inside), f"every step of the engagement ({len(inside)} cells, {runs})")
+    grid = np.linspace(0.0, 1.0, grid_size)
+    return grid_optimum(grid, engagement(grid), f"grid of {grid_size} points on [0, 1] ({runs})")
+

@@ -90,21 +90,11 @@ class LinearThreshold:
         source = check_source(network, source)
         if self.epsilon is None:
             return np.empty(0)
-        reach = K.reachable_mask(network.indptr, network.indices, source)
-        reach[source] = False
-        x = network.opinions[reach]
-        b = np.unique(np.concatenate([x - self.epsilon, x + self.epsilon]))
-        return b[(b > 0.0) & (b < 1.0)]
+        return K.step_breakpoints(network, source, self.epsilon)
 
     def optimum(self, network: SocialNetwork, source: int) -> Optimum:
         runs = f"{self.n_runs} runs, common random numbers, seed {self.seed}"
         if self.epsilon is None:
             value = float(self.engagement(network, source, [0.0])[0])
             return K.constant_optimum(value, f"constant: without epsilon every message engages alike ({runs})")
-        steps = self.breakpoints(network, source)
-        if 2 * len(steps) + 3 <= self.grid_size:  # cells: the points 0, steps, 1 and the segments between
-            _, _, inside = K.cells_of(steps)
-            values = self.engagement(network, source, inside)
-            return K.cells_optimum(steps, values, f"every step of the engagement ({len(inside)} cells, {runs})")
-        grid = np.linspace(0.0, 1.0, self.grid_size)
-        return K.grid_optimum(grid, self.engagement(network, source, grid), f"grid of {self.grid_size} points on [0, 1] ({runs})")
+        return K.step_optimum(lambda s: self.engagement(network, source, s), self.breakpoints(network, source), self.grid_size, runs)

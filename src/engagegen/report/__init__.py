@@ -1,7 +1,8 @@
 """Reports: self-contained HTML pages with plots and tables for runs and experiment grids."""
 
+from engagegen.report.calibration_report import calibration_report
 from engagegen.report.grid_report import grid_report
 from engagegen.report.html import figure_tag, page, table_tag
 from engagegen.report.run_report import ReportError, run_report
 
-__all__ = ["run_report", "grid_report", "ReportError", "figure_tag", "page", "table_tag"]
+__all__ = ["run_report", "grid_report", "calibration_report", "ReportError", "figure_tag", "page", "table_tag"]

@@ -49,6 +49,8 @@ def build_engagement(cfg: EngagementConfig, seed: int, network: SocialNetwork | 
 
     if cfg.model == "bcm":
         return engagement.BoundedConfidenceCascade(epsilon=cfg.epsilon)
+    if cfg.model == "bcm-noisy":
+        return engagement.NoisyBoundedConfidence(epsilon=cfg.epsilon, p=cfg.p, noise=cfg.noise, n_runs=cfg.n_runs, seed=seed)
     if cfg.model == "ic":
         return engagement.IndependentCascade(p=cfg.p, epsilon=cfg.epsilon, n_runs=cfg.n_runs, seed=seed)
     if cfg.model == "lt":

@@ -63,7 +63,9 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class EngagementConfig:
-    """The engagement model: ``bcm`` (the paper's bounded-confidence cascade), ``ic`` (independent
+    """The engagement model: ``bcm`` (the paper's bounded-confidence cascade), ``bcm-noisy`` (the
+    same with a per-hop engagement probability ``p`` within ``epsilon`` and ``noise`` outside it, as
+    ``engagegen calibrate`` fits it; see :class:`engagegen.engagement.NoisyBoundedConfidence`), ``ic`` (independent
     cascade with opinion-dependent probability p * max(0, 1 - |s - x| / epsilon)), ``lt`` (linear
     threshold), ``fj`` (Friedkin-Johnsen), or ``feed`` (a recommender-driven feed: each of ``rounds``
     rounds every user sees ``k`` slots, ``follow_share`` of them from followed accounts and the rest
@@ -71,9 +73,10 @@ class EngagementConfig:
     :class:`engagegen.recommend.RecommendedCascade`). ``n_runs`` and the run seed apply to
     stochastic models."""
 
-    model: Literal["bcm", "ic", "lt", "fj", "feed"] = "bcm"
+    model: Literal["bcm", "bcm-noisy", "ic", "lt", "fj", "feed"] = "bcm"
     epsilon: float = 0.2
     p: float = 0.5
+    noise: float = 0.0
     n_runs: int = 256
     recommender: Literal["chronological", "popularity", "content", "opinion", "diverse"] = "opinion"
     k: int = 10
@@ -85,6 +88,8 @@ class EngagementConfig:
             raise ValueError(f"engagement.epsilon must be > 0, got {self.epsilon}")
         if not 0 <= self.p <= 1:
             raise ValueError(f"engagement.p must be in [0, 1], got {self.p}")
+        if not 0 <= self.noise <= 1:
+            raise ValueError(f"engagement.noise must be in [0, 1], got {self.noise}")
         if self.n_runs < 1:
             raise ValueError(f"engagement.n_runs must be >= 1, got {self.n_runs}")
         if self.k < 1 or self.rounds < 1:
