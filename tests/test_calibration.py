@@ -178,7 +178,7 @@ def test_calibrate_command_writes_a_run_config_training_accepts(tmp_path, plante
     again = runner.invoke(app, args)
     assert again.exit_code != 0 and "pass --force" in again.output
     inside = runner.invoke(app, ["calibrate", str(out / "network.npz"), str(tmp_path / "c.jsonl"), "--out", str(out), "--force"])
-    assert inside.exit_code != 0 and "would be overwritten" in inside.output
+    assert inside.exit_code != 0 and "is also an input of this command" in inside.output
 
 
 def test_opinions_command_from_cascades(tmp_path, planted):

@@ -32,24 +32,26 @@ from engagegen.experiments import (
     GridConfig,
     GridError,
     collect_grid,
-    extend_grid,
     load_grid_config,
     random_opinion_engagement,
-    refine_grid,
     run_grid,
 )
-from engagegen.training import RunConfig, load_run_config
+from engagegen.training import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_base(model_dir: Path) -> dict[str, Any]:
-    """A run config small enough to train two steps in seconds on the tiny model."""
+    """A run config small enough to train two one-step stages in seconds on the tiny model (the
+    tiny model's posts end no sentence: cut-off posts keep their reward, so it has something to learn)."""
     return {
         "topic": "cats",
         "generation": {"model": str(model_dir), "max_new_tokens": 8},
-        "training": {"steps": 2, "group_size": 4, "checkpoint_every": 2},
-        "evaluation": {"every": 2, "during_samples": 4, "samples": 4, "best_of_n_max": 4, "batch_size": 8},
+        "reward": {"cut_off": 1.0},
+        "scoring": {"fluency_model": None},
+        "training": {"stages": [{"steps": 1, "learning_rate": 1e-3}, {"steps": 1, "learning_rate": 3e-4}],
+                     "patience": 5, "group_size": 4, "checkpoint_every": 2},
+        "evaluation": {"every": 1, "during_samples": 4, "samples": 4, "best_of_n_max": 4, "batch_size": 8},
     }
 
 
@@ -63,7 +65,7 @@ def write_grid(path: Path, data: dict[str, Any]) -> Path:
     ("yaml_text", "path"),
     [
         ("grid: {network.opinons: [negative]}\n", "grid.network.opinons"),
-        ("grid: {training.steps: [2, ten]}\n", "grid.training.steps[1]"),
+        ("grid: {training.group_size: [2, ten]}\n", "grid.training.group_size[1]"),
         ("grid: {agent: []}\n", "grid.agent"),
         ("grid: {agent: central}\n", "grid.agent"),
         ("grid: {training: [{stpes: 3}]}\n", "grid.training[0]: training.stpes"),
@@ -243,7 +245,7 @@ def test_a_stopped_pool_sampling_goes_on_from_its_last_chunk(tmp_path: Path, tin
     from engagegen.experiments.baselines import PoolCache, run_baselines
     from engagegen.generation import LocalModel
 
-    grid = from_dict(GridConfig, {"name": "stop", "base": {**tiny_base(tiny_model_dir), "training": {"steps": 6, "group_size": 4}},
+    grid = from_dict(GridConfig, {"name": "stop", "base": {**tiny_base(tiny_model_dir), "training": {"stages": [{"steps": 6, "learning_rate": 1e-3}], "group_size": 4}},
                                   "baselines": {"samples": 4, "prompt_steered": False, "batch_size": 4}})
     calls = []
     generate = LocalModel.generate
@@ -362,14 +364,17 @@ def test_a_broken_configuration_is_reported_and_the_other_trains(trained_grid: t
     run_dir = out / "runs" / good.id
     summary = json.loads((run_dir / "summary.json").read_text())
     row = rows[good.id]
-    assert row["trained_fraction"] == summary["trained_fraction_of_optimum"] and row["steps"] == 2
+    assert row["trained_fraction"] == summary["trained_fraction"] and row["steps"] == 2
+    assert row["trained_readable_fraction"] == summary["trained_readable_fraction"]
+    assert row["trained_fraction_se"] == summary["trained_fraction_se"] and row["training.budget"] == 2
     assert row["optimum"] == summary["optimum"] == 99
     trained = np.array([json.loads(line)["engaged"] for line in (run_dir / "samples.jsonl").read_text().splitlines()
                         if json.loads(line)["policy"] == "trained"]) / 99
     assert trained.mean() == pytest.approx(row["trained_fraction"])
     assert row["trained_fraction_se"] == pytest.approx(trained.std(ddof=1) / np.sqrt(len(trained)))
     evals = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
-    reached = [e["step"] for e in evals if e["engaged_fraction"] >= 0.9]
+    assert {e["stage"] for e in evals} == {1, 2}  # one `grid run` trains the whole schedule
+    reached = [e["step"] for e in evals if e["readable_fraction"] >= 0.9]
     assert row["steps_to_90"] == (reached[0] if reached else None)
     s, intervals = summary["trained_opinion_mean"], summary["optimal_intervals"]
     assert row["final_opinion_in_optimal"] == any(lo <= s <= hi for lo, hi in intervals)
@@ -400,7 +405,7 @@ def test_a_rerun_skips_finished_configurations(trained_grid: tuple[GridConfig, P
     assert sum(r["id"] == good.id and r["kind"] == "training" for r in records) == 1
 
 
-def test_extending_a_grid_trains_on_the_chosen_runs_only(trained_grid: tuple[GridConfig, Path, Any], tmp_path: Path) -> None:
+def test_collect_reads_the_run_folders_again(trained_grid: tuple[GridConfig, Path, Any], tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     import engagegen.cli.grid_cmd  # noqa: F401  (registers `engagegen grid`)
@@ -410,112 +415,7 @@ def test_extending_a_grid_trains_on_the_chosen_runs_only(trained_grid: tuple[Gri
     good, broken = grid.configurations
     out = tmp_path / "copy"
     shutil.copytree(original, out, ignore=shutil.ignore_patterns(".lock"))
-    # a budget it already has: nothing to do
-    outcome = extend_grid(out, 2, workers=1, progress=False)
-    assert outcome.trained == [] and outcome.skipped == [good.id]
-    with pytest.raises(GridError, match="below must be a fraction"):
-        extend_grid(out, 3, below=0.0, progress=False)
-    # --only: another configuration's name leaves this one alone; a name no configuration has is an error
-    outcome = extend_grid(out, 3, only=[broken.name], workers=1, progress=False)
-    assert outcome.trained == [] and outcome.skipped == [good.id]
-    with pytest.raises(GridError, match="only: nope names no configuration"):
-        extend_grid(out, 3, only=[good.id, "nope"], progress=False)
-    with pytest.raises(GridError, match="only: an empty list"):
-        extend_grid(out, 3, only=[], progress=False)
-
-    assert good.slug == good.id.rsplit("-", 1)[0] and good.slug.startswith("negative")
-    result = CliRunner().invoke(app, ["grid", "extend", str(out), "--steps", "3", "--workers", "1", "--no-report",
-                                      "--only", good.slug])
-    assert result.exit_code == 0, result.output
-    assert "1 trainings extended to 3 steps" in result.output
     run_dir = out / "runs" / good.id
-    assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
-    rows = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}
-    assert rows[good.id]["training.steps"] == "3" and rows[good.id]["steps"] == "3"
-    assert rows[good.id]["best_of_n_n"] == "12"  # best-of-N scored again at the new budget: 3 steps x 4 posts
-    assert rows[broken.id]["training_status"] == "error"  # never trained: `grid run` retries it, not `extend`
-    # the original grid folder is untouched, and a second extension has nothing left to do
-    assert json.loads((original / "runs" / good.id / "summary.json").read_text())["steps"] == 2
-    assert extend_grid(out, 3, workers=1, progress=False).trained == []
-    with pytest.raises(GridError, match="not a grid folder"):
-        extend_grid(tmp_path, 3, progress=False)
-
-
-def test_refining_a_grid_trains_a_second_stage_from_the_best_adapter(
-    trained_grid: tuple[GridConfig, Path, Any], tmp_path: Path
-) -> None:
-    from typer.testing import CliRunner
-
-    import engagegen.cli.grid_cmd  # noqa: F401  (registers `engagegen grid`)
-    from engagegen.cli.app import app
-
-    grid, original, _ = trained_grid
-    good, broken = grid.configurations
-    out = tmp_path / "copy"
-    shutil.copytree(original, out, ignore=shutil.ignore_patterns(".lock"))
-    with pytest.raises(GridError, match="learning_rate must be > 0"):
-        refine_grid(out, 2, 0.0, progress=False)
-    result = CliRunner().invoke(app, ["grid", "refine", str(out), "--steps", "2", "--learning-rate", "1e-4",
-                                      "--workers", "1", "--no-report"])
-    assert result.exit_code == 0, result.output
-    assert "1 trainings refined (stage 2) for 2 more steps" in result.output
-    first, second = out / "runs" / good.id, out / "runs" / good.id / "refine"
-    stored = load_run_config(second / "config.yaml").training
-    assert (stored.steps, stored.learning_rate, stored.lr_scheduler) == (2, 1e-4, "linear")
-    assert Path(stored.init_adapter) == (first / "adapter").resolve()
-    assert [json.loads(line)["step"] for line in (second / "eval.jsonl").read_text().splitlines()] == [0, 2]
-    row = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}[good.id]
-    summary = json.loads((second / "summary.json").read_text())
-    assert float(row["trained_fraction"]) == pytest.approx(summary["trained_fraction_of_optimum"])
-    assert row["steps"] == "4" and row["training.steps"] == "4" and row["samples_seen"] == "16"
-    assert row["best_of_n_n"] == "16"  # best-of-N at the two stages' sample budget: 4 steps x 4 posts
-    assert [s["steps"] for s in json.loads(row["stages"])] == [2, 2]
-    record = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()][-1]
-    assert record["result"]["curves"]["eval_step"] == [2, 4]  # the second stage continues the first's curve
-    from engagegen.report.grid_report import grid_report
-
-    assert grid_report(out).exists() and (out / "figures" / "learning_curves.png").exists()
-    # once per training; `extend` leaves refined trainings alone too
-    assert refine_grid(out, 2, 1e-4, workers=1, progress=False).trained == []
-    assert extend_grid(out, 10, workers=1, progress=False).trained == []
-
-    # a third stage, from the second's best adapter, with a changed reward
-    for bad, message in [("--set=reward.sharp=2", "set.reward.sharp: not a run config field"),
-                         ("--set=network.opinions=positive", "keeps the audience"),
-                         ("--set=training.learning_rate=1", "its own options"),
-                         ("--set=reward.sharpness", "expected KEY=VALUE")]:
-        result = CliRunner().invoke(app, ["grid", "refine", str(out), "--steps", "2", "--learning-rate", "1e-4",
-                                          "--stage", "3", bad, "--no-report"])
-        assert result.exit_code != 0 and message in result.output, (bad, result.output)
-    assert not (second / "refine").exists()  # nothing ran
-    # a first stage written before a defaulted field existed: that field is no change of a later stage
-    first_config = load_yaml(first / "config.yaml")
-    del first_config["reward"]["sharpness"]
-    dump_yaml(first_config, first / "config.yaml")
-    result = CliRunner().invoke(app, ["grid", "refine", str(out), "--steps", "2", "--learning-rate", "1e-4", "--stage", "3",
-                                      "--set", "reward.sharpness=2", "--set", "training.prompts_per_step=2",
-                                      "--workers", "1", "--no-report"])
-    assert result.exit_code == 0, result.output
-    assert "1 trainings refined (stage 3) for 2 more steps" in result.output
-    third = second / "refine"
-    stored = load_run_config(third / "config.yaml")
-    assert stored.reward.sharpness == 2.0 and Path(stored.training.init_adapter) == (second / "adapter").resolve()
-    row = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}[good.id]
-    # the third stage samples 2 prompts x 4 posts per step: best-of-N gets all 8 + 8 + 16 posts
-    assert row["steps"] == "6" and row["samples_seen"] == "32" and row["best_of_n_n"] == "32"
-    stages = json.loads(row["stages"])
-    assert [s["steps"] for s in stages] == [2, 2, 2] and "changes" not in stages[1]
-    assert stages[2]["changes"] == {"reward.sharpness": 2.0, "training.prompts_per_step": 2}
-    assert stages[2]["learning_rate"] == 1e-4
-    summary = json.loads((third / "summary.json").read_text())
-    assert float(row["trained_fraction"]) == pytest.approx(summary["trained_fraction_of_optimum"])
-    record = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()][-1]
-    assert record["result"]["curves"]["eval_step"] == [2, 4, 6]
-    assert grid_report(out).exists()
-    # each stage once; a stage needs the one before it
-    assert refine_grid(out, 2, 1e-4, stage=3, workers=1, progress=False).trained == []
-    assert refine_grid(out, 2, 1e-4, stage=5, workers=1, progress=False).trained == []
-
     # read again by `grid collect`, as after an upgrade that added the target columns: the same
     # records otherwise, nothing trained or scored
     log_path = out / "results.jsonl"
@@ -525,31 +425,31 @@ def test_refining_a_grid_trains_a_second_stage_from_the_best_adapter(
         for key in ("target_intervals", "target_width", "trained_on_target", "untuned_on_target"):
             r.get("result", {}).pop(key, None)
     log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    stamp = (third / "summary.json").stat().st_mtime_ns
+    stamp = (run_dir / "summary.json").stat().st_mtime_ns
     result = CliRunner().invoke(app, ["grid", "collect", str(out), "--no-report"])
     assert result.exit_code == 0, result.output
     assert "1 trainings and 1 baseline records read again" in result.output
     after = {r["kind"]: r for r in (json.loads(line) for line in log_path.read_text().splitlines()) if r["id"] == good.id}
-    assert after["training"]["result"] == before["training"]["result"]
+    assert after["training"]["result"] == {**before["training"]["result"], "run_dir": str(run_dir)}  # read in the copy
     assert after["baselines"]["result"] == {k: v for k, v in before["baselines"]["result"].items() if k != "untuned_on_target"}
-    assert (third / "summary.json").stat().st_mtime_ns == stamp
+    assert (run_dir / "summary.json").stat().st_mtime_ns == stamp
     row = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}[good.id]
-    assert float(row["target_width"]) > 0 and row["best_of_n_n"] == "32" and not row.get("untuned_on_target")
+    assert float(row["target_width"]) > 0 and row["best_of_n_n"] == "8" and not row.get("untuned_on_target")
     assert collect_grid(out).trained == [good.id]  # again: the same
-    # --baselines scores them again, best-of-N at the posts all three stages sampled
+    # --baselines scores them again, best-of-N at the schedule's sample budget (2 steps x 4 posts)
     records = [json.loads(line) for line in log_path.read_text().splitlines()]
     for r in records:
         if r["kind"] == "baselines" and r["id"] == good.id:
-            r["result"]["best_of_n_n"] = 24  # as recorded before the budget counted each stage's own posts
+            r["result"]["best_of_n_n"] = 24
     log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
     result = CliRunner().invoke(app, ["grid", "collect", str(out), "--baselines", "--no-report"])
     assert result.exit_code == 1 and "failed" in result.output  # the broken configuration, reported again
     row = {r["id"]: r for r in csv.DictReader((out / "results.csv").open())}[good.id]
-    assert row["best_of_n_n"] == "32" and float(row["untuned_on_target"]) >= 0 and float(row["target_width"]) > 0
-    assert float(row["trained_fraction"]) == pytest.approx(summary["trained_fraction_of_optimum"])
-    (first / "config.yaml").unlink()
-    with pytest.raises(GridError, match="no config.yaml; only a run folder the trainer finished"):
-        collect_grid(out)
+    assert row["best_of_n_n"] == "8" and float(row["untuned_on_target"]) >= 0 and float(row["target_width"]) > 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert float(row["trained_readable_fraction"]) == pytest.approx(summary["trained_readable_fraction"])
+    with pytest.raises(GridError, match="not a grid folder"):
+        collect_grid(tmp_path)
 
 
 def test_the_report_shows_figures_table_and_posts(trained_grid: tuple[GridConfig, Path, Any]) -> None:
@@ -591,7 +491,7 @@ def test_a_run_report_shows_where_posts_must_land(trained_grid: tuple[GridConfig
     from engagegen.cli.train_cmd import _show_summary
 
     calls = []
-    counted = lambda *args: calls.append(args) or engagegen.experiments.runner.run_posts_target(*args)  # noqa: E731
+    counted = lambda *args: calls.append(args) or engagegen.experiments.run_record.run_posts_target(*args)  # noqa: E731
     monkeypatch.setattr(engagegen.experiments, "run_posts_target", counted)
     monkeypatch.setattr(importlib.import_module("engagegen.report.run_report"), "run_posts_target", counted)
     run_dir = out / "runs" / good.id

@@ -32,15 +32,14 @@ def test_the_embedded_model_as_fluency_reference_fails_a_chain_of_real_words():
     from engagegen.training.build import build_audience, build_fluency
     from engagegen.training.config import ScoringConfig
 
-    assert build_fluency(ScoringConfig()).perplexity is None  # the default: no reference model
-    cfg = RunConfig(scoring=ScoringConfig(fluency_model="smollm2-135m"))
-    fluency = build_audience(cfg).reward.fluency
+    assert build_fluency(ScoringConfig(fluency_model=None)).perplexity is None
+    fluency = build_audience(RunConfig()).reward.fluency  # the default: the embedded model as reference
     assert fluency.perplexity.model == str(embedded_model_dir()) and fluency.perplexity_range == (50.0, 1000.0)
     story = "The cat's life was a cat's nightmare. A cat had been killed by the scourge of the plague."
     # a trained policy's post (negative/low/low of the paper grid) that readability, repetition and
     # non-word checks pass
     chain = "Cats eyes lost by hood dropped by deading slabying licked by weak boy who ran by dropped by hood grasping"
-    plain, checked = build_fluency(ScoringConfig()).details([story, chain]), fluency.details([story, chain])
+    plain, checked = build_fluency(ScoringConfig(fluency_model=None)).details([story, chain]), fluency.details([story, chain])
     assert (plain.score >= 0.9).all()
     assert checked.perplexity[0] < 100 < 500 < checked.perplexity[1]
     assert checked.score[0] >= 0.5 > checked.score[1]

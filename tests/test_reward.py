@@ -48,7 +48,9 @@ def real_reward(audience):
 
 
 def controlled_reward(audience, table, **config):
+    """A reward over placeholder texts ('p0', ...): they end no sentence, so cut-off posts keep their reward."""
     net, agent, model = audience
+    config.setdefault("cut_off", 1.0)
     return EngagementReward(network=net, source=agent, engagement=model, opinion=TableOpinion(table), topic="cats",
                             fluency=Constant(1.0), topic_scorer=Constant(1.0), moderation=NoFlags(),
                             config=RewardConfig(**config))

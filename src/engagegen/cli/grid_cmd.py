@@ -88,65 +88,10 @@ def _finish(outcome: Any, page: Path | None) -> None:
         raise typer.Exit(1)
 
 
-@grid_app.command("extend")
-def extend(
-    grid_dir: Path = typer.Argument(..., help="A grid folder written by `engagegen grid run`."),
-    steps: int = typer.Option(..., min=1, help="The new step budget of the chosen trainings."),
-    below: float | None = typer.Option(None, help="Only trainings below this fraction of the optimum (e.g. 0.9)."),
-    only: list[str] = typer.Option([], "--only", metavar="ID|NAME",
-                                   help="Only these configurations: id, id without its hash (e.g. uniform_low_high) or name (repeatable)."),
-    workers: int | None = typer.Option(None, min=1, help="Parallel trainings (default: one per core)."),
-    ray: bool | None = typer.Option(None, "--ray/--local", help="Run trainings as Ray tasks (default: when RAY_ADDRESS is set)."),
-    report: bool = typer.Option(True, "--report/--no-report", help="Rewrite report.html when done."),
-) -> None:
-    """Give finished trainings that did not stop early more steps; each continues from its last checkpoint."""
-    from engagegen.experiments import extend_grid
-
-    outcome, seconds, page = _run_and_report(lambda: extend_grid(grid_dir, steps, below=below, only=only or None,
-                                                                     workers=workers, ray=ray),
-                                       grid_dir, report)
-    _show(outcome.rows, baselines_only=False)
-    console.print(f"{len(outcome.trained)} trainings extended to {steps} steps, {len(outcome.skipped)} left as they were, "
-                  f"{len(outcome.errors)} failed ({outcome.backend}, {seconds:.0f} s)")
-    _finish(outcome, page)
-
-
-@grid_app.command("refine")
-def refine(
-    grid_dir: Path = typer.Argument(..., help="A grid folder written by `engagegen grid run`."),
-    steps: int = typer.Option(..., min=1, help="Steps of the new stage."),
-    learning_rate: float = typer.Option(..., help="The new stage's initial learning rate (e.g. 3e-4)."),
-    lr_scheduler: str = typer.Option("linear", help="How it decays: linear, cosine, constant."),
-    stage: int = typer.Option(2, min=2, help="The stage to train: 2 for a second stage, 3 for a third (on trainings with 2), ..."),
-    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
-                                   help="Change a reward.*, training.*, evaluation.* or generation sampling setting for "
-                                        "this stage, e.g. --set reward.sharpness=4 (repeatable; VALUE is YAML)."),
-    below: float | None = typer.Option(None, help="Only trainings below this fraction of the optimum (e.g. 0.9)."),
-    only: list[str] = typer.Option([], "--only", metavar="ID|NAME",
-                                   help="Only these configurations: id, id without its hash (e.g. uniform_low_high) or name (repeatable)."),
-    workers: int | None = typer.Option(None, min=1, help="Parallel trainings (default: one per core)."),
-    ray: bool | None = typer.Option(None, "--ray/--local", help="Run trainings as Ray tasks (default: when RAY_ADDRESS is set)."),
-    report: bool = typer.Option(True, "--report/--no-report", help="Rewrite report.html when done."),
-) -> None:
-    """Train a further stage from each chosen training's best adapter, with a decaying learning rate (once per stage)."""
-    from engagegen.experiments import refine_grid
-
-    changes = _assignments(set_)
-    outcome, seconds, page = _run_and_report(
-        lambda: refine_grid(grid_dir, steps, learning_rate, lr_scheduler=lr_scheduler, stage=stage, changes=changes,
-                            below=below, only=only or None, workers=workers, ray=ray),
-        grid_dir, report)
-    _show(outcome.rows, baselines_only=False)
-    console.print(f"{len(outcome.trained)} trainings refined (stage {stage}) for {steps} more steps, "
-                  f"{len(outcome.skipped)} left as they were, {len(outcome.errors)} failed ({outcome.backend}, {seconds:.0f} s)")
-    _finish(outcome, page)
-
-
 @grid_app.command("collect")
 def collect(
     grid_dir: Path = typer.Argument(..., help="A grid folder written by `engagegen grid run`."),
-    baselines: bool = typer.Option(False, "--baselines", help="Score the baselines again too, best-of-N at the "
-                                   "posts each training sampled in all its stages (samples posts the pools lack)."),
+    baselines: bool = typer.Option(False, "--baselines", help="Score the baselines again too (samples posts the pools lack)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Rewrite report.html when done."),
 ) -> None:
     """Read the finished trainings again from their run folders with this version, training nothing: brings a
@@ -159,22 +104,6 @@ def collect(
     console.print(f"{len(outcome.trained)} trainings and {len(outcome.scored)} baseline records read again "
                   f"({seconds:.0f} s)")
     _finish(outcome, page)
-
-
-def _assignments(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` options as a mapping, each VALUE read as YAML (``4`` a number, ``true`` a bool)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
-        try:
-            out[key.strip()] = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise typer.BadParameter(f"{key.strip()}: the value {text!r} is not valid YAML ({exc})", param_hint="--set") from None
-    return out
 
 
 @grid_app.command("list")

@@ -3,9 +3,6 @@
 >>> # grid = load_grid_config("configs/paper-central.yaml")
 >>> # outcome = run_grid(grid, "runs/paper-central")           # baselines, then one training per configuration
 >>> # outcome = run_grid(grid, "runs/paper", baselines_only=True)
->>> # outcome = extend_grid("runs/paper-central", 45, below=0.9)  # more steps for those short of 90%
->>> # outcome = refine_grid("runs/paper-central", 20, 3e-4, below=0.9)  # a second, decaying stage
->>> # outcome = refine_grid("runs/paper-central", 10, 2e-4, stage=3, changes={"generation.temperature": 0.7})
 """
 
 from engagegen.experiments.baselines import POLICIES, describe_audience, random_opinion_engagement, steered_prompt
@@ -27,26 +24,13 @@ from engagegen.experiments.results import (
     target_columns,
     write_results_table,
 )
-from engagegen.experiments.runner import (
-    GridError,
-    GridOutcome,
-    available_cores,
-    collect_grid,
-    collect_stages,
-    extend_grid,
-    load_grid_folder,
-    refine_grid,
-    refinement,
-    run_grid,
-    run_posts_target,
-    run_target,
-    stage_folder,
-    train_configuration,
-)
+from engagegen.experiments.run_record import collect_run, run_posts_target, run_target, train_configuration
+from engagegen.experiments.runner import GridOutcome, collect_grid, load_grid_folder, run_grid
+from engagegen.experiments.workers import GridError, available_cores
 
 __all__ = [
     "GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "Configuration", "load_grid_config", "config_hash",
-    "sample_budget", "run_grid", "extend_grid", "refine_grid", "collect_grid", "collect_stages", "refinement", "stage_folder", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "run_target", "run_posts_target", "available_cores",
+    "sample_budget", "run_grid", "collect_grid", "collect_run", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "run_target", "run_posts_target", "available_cores",
     "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "target_columns", "describe_target", "POLICIES", "describe_audience",
     "steered_prompt", "random_opinion_engagement",
 ]

@@ -359,9 +359,11 @@ def score_configuration(
             best, topk = int(order[0]), order[: settings.samples]
             result.update({"best_of_n_n": len(head), "best_of_n_engaged": float(head.engaged[best]),
                            "best_of_n_fraction": float(head.engaged_fraction[best]),
+                           "best_of_n_readable_fraction": float(head.readable_fraction[best]),
                            "best_of_n_opinion": float(head.opinion[best]),
                            "best_of_n_topk_engaged": float(head.engaged[topk].mean()),
-                           "best_of_n_topk_fraction": float(head.engaged_fraction[topk].mean())})
+                           "best_of_n_topk_fraction": float(head.engaged_fraction[topk].mean()),
+                           "best_of_n_topk_readable_fraction": float(head.readable_fraction[topk].mean())})
             examples += _examples(head, "best_of_n", k)
     if settings.prompt_steered and cfg.generation.mode != "reply":
         audience = describe_audience(net.opinions, agent, cfg.topic)

@@ -13,7 +13,7 @@ A grid YAML file::
       samples: 64
 
 Unknown keys and bad values are rejected with the path of the offending key, e.g.
-``grid.training.steps[1]: must be an integer, got 'ten'``. Each configuration gets a stable id: a
+``grid.training.group_size[1]: must be an integer, got 'ten'``. Each configuration gets a stable id: a
 readable slug of its grid values and a short hash of everything in its config that differs from
 the defaults (so adding a new defaulted field to :class:`RunConfig` does not change the ids of
 finished configurations).
@@ -102,15 +102,12 @@ class BaselineConfig:
 
 @dataclass(frozen=True)
 class Configuration:
-    """One point of a grid: its id (run folder name), readable name, grid values and full config.
-    ``samples``: the posts its training samples in all, when that is not the config's
-    :func:`sample_budget` (a training whose later stages sample a different number per step)."""
+    """One point of a grid: its id (run folder name), readable name, grid values and full config."""
 
     id: str
     name: str
     params: dict[str, Any]
     config: RunConfig
-    samples: int | None = None
 
     @property
     def slug(self) -> str:
@@ -119,14 +116,20 @@ class Configuration:
 
     @property
     def sample_budget(self) -> int:
-        """Posts its training samples: the budget its best-of-N baseline gets."""
-        return sample_budget(self.config) if self.samples is None else self.samples
+        """Posts its training may sample: the budget its best-of-N baseline gets."""
+        return sample_budget(self.config)
 
 
 def sample_budget(cfg: RunConfig) -> int:
-    """Posts a training run samples: steps x group_size x prompts_per_step."""
+    """The most posts a training run samples: each stage's steps (within the run's budget) x
+    group_size x its prompts per step."""
     tr = cfg.training
-    return tr.steps * tr.group_size * tr.prompts_per_step
+    left, total = tr.steps, 0
+    for stage in tr.stages:
+        steps = min(stage.steps, left)
+        total += steps * tr.group_size * (stage.prompts_per_step or tr.prompts_per_step)
+        left -= steps
+    return total
 
 
 def _diff(value: Any, default: Any) -> Any:

@@ -25,20 +25,21 @@ TARGET_FRACTION = 0.9
 #: Run config fields every results table shows (grid keys are added after them).
 CONFIG_COLUMNS = ("topic", "seed", "agent", "network.source", "network.opinions", "network.modularity",
                   "network.homophily", "engagement.model", "engagement.epsilon", "generation.model", "generation.mode",
-                  "training.algorithm", "training.steps", "training.group_size", "training.prompts_per_step")
+                  "training.algorithm", "training.budget", "training.group_size", "training.prompts_per_step")
 
 #: Result columns, in table order (a column appears when some configuration has it).
 TABLE_COLUMNS = (
     "n_users", "agent_user", "optimum", "optimum_exact", "optimal_message", "optimal_intervals", "target_intervals", "target_width",
-    "untuned_engaged", "untuned_fraction", "untuned_gate_share", "untuned_opinion", "untuned_on_target", "untuned_n",
-    "best_of_n_engaged", "best_of_n_fraction", "best_of_n_opinion", "best_of_n_topk_engaged", "best_of_n_topk_fraction", "best_of_n_n",
-    "prompt_steered_engaged", "prompt_steered_fraction", "prompt_steered_gate_share", "prompt_steered_opinion", "prompt_steered_n",
+    "untuned_engaged", "untuned_readable_fraction", "untuned_fraction", "untuned_gate_share", "untuned_opinion", "untuned_on_target", "untuned_n",
+    "best_of_n_engaged", "best_of_n_readable_fraction", "best_of_n_fraction", "best_of_n_opinion", "best_of_n_topk_engaged", "best_of_n_topk_readable_fraction", "best_of_n_topk_fraction", "best_of_n_n",
+    "prompt_steered_engaged", "prompt_steered_readable_fraction", "prompt_steered_fraction", "prompt_steered_gate_share", "prompt_steered_opinion", "prompt_steered_n",
     "openai_label", "openai_engaged", "openai_fraction", "openai_gate_share", "openai_opinion", "openai_n", "openai_error",
     "random_oracle_engaged", "random_oracle_fraction",
+    "trained_readable_fraction", "trained_readable_fraction_se",
     "trained_engaged", "trained_fraction", "trained_fraction_se", "trained_gate_share", "trained_opinion", "trained_on_target",
     "final_opinion_in_optimal", "final_opinion_distance",
     "steps_to_90", "samples_to_90", "steps_to_90_train", "samples_to_90_train",
-    "steps", "best_step", "early_stopped", "samples_seen", "stages", "wall_seconds", "baselines_seconds", "audience",
+    "steps", "best_step", "stop_reason", "samples_seen", "wall_seconds", "baselines_seconds", "audience",
 )
 
 
@@ -161,8 +162,7 @@ def results_rows(configurations: Sequence[Any], log: ResultsLog) -> list[dict[st
         for record in (b, t):
             if record and record["status"] == "ok":
                 row.update({k: v for k, v in record["result"].items() if k in TABLE_COLUMNS})
-        if t and t["status"] == "ok" and "budget" in t["result"]:
-            row["training.steps"] = t["result"]["budget"]  # the run's own budget: extend_grid may have raised it
+        row["training.budget"] = c.config.training.steps  # the most steps its schedule may take
         rows.append(row)
     return rows
 

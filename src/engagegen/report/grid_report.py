@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import itertools
 import math
 import textwrap
 from pathlib import Path
@@ -28,15 +27,18 @@ POLICY_LABELS = {"untuned": "untuned", "best_of_n": "best-of-N", "prompt_steered
                  "openai": "OpenAI-compatible", "random_oracle": "random opinion", "trained": "trained (RL)"}
 _COLORS = {"untuned": "#9e9e9e", "best_of_n": "#5b8fd6", "prompt_steered": "#e6a23c", "openai": "#8e6bbf",
            "random_oracle": "#c7b299", "trained": "#2e9d5b"}
-_TABLE_COLUMNS = ("name", "optimum", "untuned_fraction", "best_of_n_fraction", "best_of_n_topk_fraction", "prompt_steered_fraction", "openai_fraction",
-                  "random_oracle_fraction", "trained_fraction", "trained_fraction_se", "steps_to_90", "samples_to_90", "trained_opinion",
+_TABLE_COLUMNS = ("name", "optimum", "untuned_readable_fraction", "best_of_n_readable_fraction", "best_of_n_topk_readable_fraction",
+                  "prompt_steered_readable_fraction", "openai_fraction", "random_oracle_fraction", "trained_readable_fraction",
+                  "trained_readable_fraction_se", "trained_fraction", "trained_gate_share", "stop_reason", "steps_to_90", "samples_to_90", "trained_opinion",
                   "optimal_intervals", "final_opinion_in_optimal", "target_intervals", "target_width", "untuned_on_target",
                   "trained_on_target", "wall_seconds", "error")
 
-_HEADERS = {"untuned_fraction": "untuned", "best_of_n_fraction": "best-of-N (best)",
-            "best_of_n_topk_fraction": "best-of-N (top k)", "prompt_steered_fraction": "steered",
-            "openai_fraction": "openai", "random_oracle_fraction": "random s", "trained_fraction": "trained",
-            "trained_fraction_se": "its standard error",
+_HEADERS = {"untuned_readable_fraction": "untuned", "best_of_n_readable_fraction": "best-of-N (best)",
+            "best_of_n_topk_readable_fraction": "best-of-N (top k)", "prompt_steered_readable_fraction": "steered",
+            "openai_fraction": "openai (raw)", "random_oracle_fraction": "random s (raw)",
+            "trained_readable_fraction": "trained", "trained_readable_fraction_se": "its standard error",
+            "trained_fraction": "trained, raw (gates ignored)", "trained_gate_share": "trained posts readable",
+            "stop_reason": "why training stopped",
             "steps_to_90": "steps to 90%", "samples_to_90": "samples to 90%", "trained_opinion": "final s",
             "optimal_intervals": "optimal s", "final_opinion_in_optimal": "final s optimal",
             "target_intervals": "s reaching 90%", "target_width": "its width", "untuned_on_target": "untuned posts there",
@@ -151,8 +153,9 @@ def _curve_panels(configs: list[Any], training: dict[str, dict], baselines: dict
             opt = result.get("optimum") or base.get("optimum") or 0
             ax.plot(steps, curves.get("engaged_mean", []), color=_COLORS["trained"], lw=1.2, label="training posts")
             if curves.get("eval_step"):
-                ax.plot(curves["eval_step"], [f * opt if f is not None else None for f in curves["eval_engaged_fraction"]],
-                        "o", ms=3, color="k", label="held-out evaluation")
+                held_out = curves.get("eval_readable_fraction") or curves["eval_engaged_fraction"]
+                ax.plot(curves["eval_step"], [f * opt if f is not None else None for f in held_out],
+                        "o", ms=3, color="k", label="held-out evaluation (readable posts)")
             ax.axhline(opt, color="k", ls="--", lw=1, label="exact optimum")
             untuned = base.get("untuned_engaged", result.get("trainer_untuned_engaged"))
             if untuned is not None:
@@ -170,8 +173,10 @@ def _curve_panels(configs: list[Any], training: dict[str, dict], baselines: dict
             ax.plot([], [], color="tab:green", alpha=0.4, lw=6, label="optimal interval(s)")
             if result.get("target_intervals") or base.get("target_intervals"):
                 ax.plot([], [], color="tab:green", alpha=0.15, lw=6, label="90% of the optimum")
-        for began in itertools.accumulate(stage["steps"] for stage in result.get("stages", [])[:-1]):
-            ax.axvline(began + 0.5, color="0.5", ls="-.", lw=0.8)  # where a later training stage (grid refine) began
+        stages = curves.get("eval_stage") or []
+        for step, before, stage in zip(curves.get("eval_step", [])[1:], stages, stages[1:]):
+            if stage != before:  # a later stage of the schedule began from the best adapter
+                ax.axvline(step - 0.5, color="0.5", ls="-.", lw=0.8)
         ax.set_title(_title(c.name), fontsize=7)
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -223,12 +228,12 @@ def grid_report(grid_dir: str | Path) -> Path:
     training = {k: v for k, v in log.latest("training").items() if v["status"] == "ok"}
     figures = grid_dir / "figures"
 
-    trained = [r for r in rows if r.get("trained_fraction") is not None]
-    reached = sum(r["trained_fraction"] >= 0.9 for r in trained)
+    trained = [r for r in rows if r.get("trained_readable_fraction") is not None]
+    reached = sum(r["trained_readable_fraction"] >= 0.9 for r in trained)
     failed = [r for r in rows if r.get("error")]
     kpis = [("configurations", str(len(rows))), ("baselines scored", str(len(baselines))), ("trained", str(len(trained)))]
     if trained:
-        kpis.append(("trained reached 90% of the optimum", f"{reached} of {len(trained)}"))
+        kpis.append(("trained reached 90% of the optimum (readable posts)", f"{reached} of {len(trained)}"))
     kpis.append(("failed", str(len(failed))))
     body = ["<div>" + "".join(f'<span class="kpi">{html.escape(k)}<b>{html.escape(v)}</b></span>' for k, v in kpis) + "</div>"]
     if grid.description:
@@ -247,8 +252,8 @@ def grid_report(grid_dir: str | Path) -> Path:
         body.append("<h2>Learning curves</h2>" + _figure(_curve_panels(curves, training, baselines, "engagement"),
                     figures / "learning_curves.png",
                     "Users engaged by the posts sampled at each training step, with the held-out evaluations, the exact "
-                    "optimum (dashed) and the untuned model (dotted); a dash-dotted line marks where a second training "
-                    "stage (grid refine) began from the first stage's best adapter.", "learning curves"))
+                    "optimum (dashed) and the untuned model (dotted); a dash-dotted line marks where a later stage of "
+                    "the training schedule began from the best adapter so far.", "learning curves"))
         body.append("<h2>Opinion value of the posts</h2>" + _figure(_curve_panels(curves, training, baselines, "opinion"),
                     figures / "opinions.png",
                     "Mean opinion value s of the posts per step against the optimal band (green): the policy moves to "

@@ -13,7 +13,7 @@ from engagegen.engagement.base import EngagementModel, Optimum, check_source
 from engagegen.errors import EngagegenError
 from engagegen.network.graph import SocialNetwork
 from engagegen.reward.lookup import EngagementLookup
-from engagegen.scoring.form import ends_a_sentence, is_degenerate
+from engagegen.scoring.form import ends_a_sentence, is_degenerate, up_to_last_sentence
 
 __all__ = ["EngagementReward", "RewardConfig", "RewardBreakdown", "RewardError"]
 
@@ -46,12 +46,15 @@ class RewardConfig:
         the optimum: at 4, a post at 90% of the optimum earns 0.66 of an optimal one instead of 0.9.
         Group-relative RL then still separates posts that all engage most of the audience, where
         otherwise the few posts failing a gate (reward about 0) set the group's spread and the rest
-        look alike. Meant for a later, fine-tuning training stage (``engagegen grid refine --set``).
+        look alike. Meant for a later, fine-tuning training stage.
     prompt_copy_threshold: a post whose character similarity to its prompt is at least this is a
         copy of the prompt and gets no reward.
-    cut_off: the reward of a post that does not end where a sentence ends (cut off by the length
-        limit), as a share of what it would get otherwise. 0 (default): such a post earns nothing,
-        as a degenerate (looping) or flagged one.
+    trim: the post is the completion up to the end of its last complete sentence (a trailing
+        fragment cut off by the length limit is dropped, as a person publishing it would); every
+        score is of that post. ``False``: the completion as it is.
+    cut_off: the reward of a post that does not end where a sentence ends (after trimming: one
+        with no complete sentence), as a share of what it would get otherwise. 0 (default): such a
+        post earns nothing, as a degenerate (looping) or flagged one.
     """
 
     preset: Literal["constrained", "paper"] = "constrained"
@@ -65,6 +68,7 @@ class RewardConfig:
     smoothing_width: int = 2
     sharpness: float = 1.0
     prompt_copy_threshold: float = 0.8
+    trim: bool = True
     cut_off: float = 0.0
 
     def __post_init__(self) -> None:
@@ -221,6 +225,8 @@ class EngagementReward:
     # ------------------------------------------------------------------ scoring
     def score(self, texts: Sequence[str], prompts: Sequence[str] | None = None) -> RewardBreakdown:
         texts = self._check_texts(texts)
+        if self.config.trim:
+            texts = [up_to_last_sentence(t) for t in texts]
         if prompts is not None and len(prompts) != len(texts):
             raise RewardError(f"got {len(prompts)} prompts for {len(texts)} posts; pass one prompt per post or none")
         n = len(texts)

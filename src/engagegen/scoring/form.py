@@ -9,6 +9,8 @@ True
 True
 >>> ends_a_sentence("My cat stole my seat and then")
 False
+>>> up_to_last_sentence("My cat stole my seat. Then she looked at me and")
+'My cat stole my seat.'
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["is_degenerate", "ends_a_sentence"]
+__all__ = ["is_degenerate", "ends_a_sentence", "up_to_last_sentence"]
 
 # Trailing social-media furniture a sentence may be followed by: hashtags, mentions, links.
 _TRAILING_TAG = re.compile(r"(?:\s+|^)(?:#\w+|@\w+|https?://\S+)$")
 _SENTENCE_END = ".!?…"
 _CLOSERS = "\"'”’»)]*_"
+_SENTENCE_BREAK = re.compile(r"[.!?…]+[\"'”’»)\]*_]*(?=\s)")
 
 
 def is_degenerate(text: str) -> bool:
@@ -52,3 +55,17 @@ def ends_a_sentence(text: str) -> bool:
         rest = trimmed
     rest = rest.rstrip(_CLOSERS)
     return bool(rest) and rest[-1] in _SENTENCE_END
+
+
+def up_to_last_sentence(text: str) -> str:
+    """``text`` without a trailing fragment: up to the end of its last complete sentence, as a person
+    publishing a post cut off by a length limit would trim it. Text with no complete sentence is
+    returned as it is (and stays cut off)."""
+    text = text.strip()
+    if ends_a_sentence(text):
+        return text
+    for match in reversed(list(_SENTENCE_BREAK.finditer(text))):
+        head = text[: match.end()]
+        if ends_a_sentence(head):
+            return head
+    return text
