@@ -1,4 +1,4 @@
-"""``engagegen score --input`` on a file of 10,000 posts, end to end, as a user runs it.
+"""``engagegen score POSTS`` on a file of 10,000 posts, end to end, as a user runs it.
 
 Run: ``.venv/bin/python benchmarks/bench_score_file.py [N]`` (about a minute). Writes N posts (default
 10,000; seeded sentence combinations, each one distinct, with an author column) to a temporary CSV,
@@ -28,7 +28,7 @@ from engagegen.network import paper_network  # noqa: E402
 def main(n: int) -> None:
     console = Console()
     texts = [t for seed in range(-(-n // BATCH)) for t in posts(20_000 + seed)][:n]
-    table = Table(title=f"engagegen score --input: {n:,} posts on this machine")
+    table = Table(title=f"engagegen score POSTS: {n:,} posts on this machine")
     table.add_column("what")
     table.add_column("seconds", justify="right")
     table.add_column("posts / s", justify="right")
@@ -39,8 +39,8 @@ def main(n: int) -> None:
             writer.writerow(["author", "text"])
             writer.writerows((i % 97, t) for i, t in enumerate(texts))
         paper_network().save(folder / "net.npz")
-        command = [sys.executable, "-m", "engagegen.cli", "score", "--input", str(folder / "posts.csv"),
-                   "--output", str(folder / "scored.csv"), "--network", str(folder / "net.npz")]
+        command = [sys.executable, "-m", "engagegen.cli", "score", str(folder / "posts.csv"),
+                   "--out", str(folder / "scored.csv"), "--network", str(folder / "net.npz")]
         start = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True)
         wall = time.perf_counter() - start

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 import warnings
 
@@ -13,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engagegen.engagement import BoundedConfidenceCascade, EngagementError, EngagementModel, EngagementWarning
-from engagegen.engagement import bounded_confidence
 from engagegen.engagement.bounded_confidence import _reference_engaged
 from engagegen.network.graph import NetworkError, SocialNetwork
 
@@ -198,7 +196,3 @@ def test_sequence_moves_opinions_that_later_posts_meet():
     assert seq.engaged.tolist() == [1, 1, 1]
     assert seq.opinions.tolist() == [0.0, 0.765625]
     assert net.opinions.tolist() == [0.0, 0.5]
-
-
-def test_docstring_examples():
-    assert doctest.testmod(bounded_confidence).failed == 0

@@ -1,7 +1,6 @@
 """The noisy bounded-confidence model, the calibration's Monte Carlo scores, parameter recovery on small
 planted networks, and the calibrate command from files to a run config that training accepts."""
 
-import doctest
 import itertools
 import json
 
@@ -10,11 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from engagegen.calibration import BUILTIN_MODELS, Calibrator, CustomModel, simulate_cascades, write_cascades
-from engagegen.calibration import metrics, search, snippet, synthetic
 from engagegen.calibration.likelihood import Scorer
 from engagegen.cli import app
 from engagegen.engagement import BoundedConfidenceCascade, IndependentCascade, NoisyBoundedConfidence
-from engagegen.engagement import noisy_bounded_confidence
 from engagegen.network import SocialNetwork, planted_partition_network
 
 EDGES = [(0, 1), (0, 2), (1, 3), (2, 3), (3, 4), (4, 1), (2, 5), (5, 4), (6, 0), (1, 2), (4, 5)]
@@ -24,11 +21,6 @@ OPINIONS = [0.5, 0.3, 0.45, 0.6, 0.7, 0.2, 0.9]
 @pytest.fixture(scope="module")
 def tiny():
     return SocialNetwork.from_edges(EDGES, OPINIONS)
-
-
-def test_doctests():
-    for module in (noisy_bounded_confidence, metrics, search, snippet, synthetic):
-        assert doctest.testmod(module).failed == 0, module.__name__
 
 
 def exact_site(network, source, s, eps, p, noise):

@@ -1,7 +1,6 @@
 """Cascade files: every bad input stops with the file and line, nothing is left out without a warning,
 and opinions read off engagements are the documented smoothed mean."""
 
-import doctest
 import json
 import warnings
 
@@ -9,8 +8,6 @@ import numpy as np
 import pytest
 
 from engagegen.calibration import CascadeError, CascadeWarning, load_cascades, opinions_from_cascades, write_cascades
-from engagegen.calibration import cascades as cascades_module
-from engagegen.calibration import opinions as opinions_module
 from engagegen.network import SocialNetwork
 
 GOOD = {"post": "a", "author": "ann", "opinion": 0.4, "engaged": ["bob", "cat"]}
@@ -25,11 +22,6 @@ def write_jsonl(tmp_path, rows, name="c.jsonl"):
     path = tmp_path / name
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
     return path
-
-
-def test_doctests():
-    assert doctest.testmod(cascades_module).failed == 0
-    assert doctest.testmod(opinions_module).failed == 0
 
 
 def test_jsonl_and_csv_read_the_same(tmp_path, net):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 import warnings
 
@@ -127,10 +126,6 @@ def test_sweep_refuses_a_directed_network():
         BoundedConfidenceCascade().optimum(net, 0, method="sweep")
     with pytest.raises(EngagementError, match="method"):
         BoundedConfidenceCascade().optimum(net, 0, method="grid")
-
-
-def test_docstring_examples():
-    assert doctest.testmod(optimum_module).failed == 0
 
 
 def test_a_rounding_sliver_holding_no_float_is_not_an_optimum():

@@ -283,7 +283,7 @@ def test_feed_bad_input_is_named(paper):
 def test_a_feed_audience_is_built_from_the_run_config():
     """``engagement.model: feed`` gives the trainer a RecommendedCascade with an exact optimum."""
     from engagegen.config import from_dict
-    from engagegen.recommend.experiment import polarization_after
+    from engagegen.experiments.exposure_comparison import polarization_after
     from engagegen.training import RunConfig
     from engagegen.training.build import build_audience
 

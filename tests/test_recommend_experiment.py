@@ -103,7 +103,7 @@ def test_the_shipped_config_is_the_demo_on_uniform_opinions_under_six_exposure_m
 
 def test_rows_per_exposure_model_match_a_direct_computation(grid_dir: Path) -> None:
     from engagegen.network import SocialNetwork
-    from engagegen.recommend.experiment import (
+    from engagegen.experiments.exposure_comparison import (
         compare_exposure_models,
         polarization_after,
     )
@@ -144,7 +144,7 @@ def test_the_grids_own_baselines_replace_the_runs_small_final_pool(grid_dir: Pat
     import shutil
 
     from engagegen.experiments import ResultsLog
-    from engagegen.recommend.experiment import compare_exposure_models
+    from engagegen.experiments.exposure_comparison import compare_exposure_models
 
     out = tmp_path / "with-baselines"
     shutil.copytree(grid_dir, out)
@@ -162,7 +162,7 @@ def test_the_grids_own_baselines_replace_the_runs_small_final_pool(grid_dir: Pat
 
 def test_unfinished_runs_are_reported_and_empty_folders_rejected(grid_dir: Path, tmp_path: Path) -> None:
     from engagegen.recommend import RecommendError
-    from engagegen.recommend.experiment import compare_exposure_models
+    from engagegen.experiments.exposure_comparison import compare_exposure_models
 
     partial = tmp_path / "partial"
     shutil.copytree(grid_dir, partial)
@@ -193,7 +193,7 @@ def test_the_cli_prints_the_table(grid_dir: Path, tmp_path: Path) -> None:
 
     import engagegen.cli.recommend_cmd  # noqa: F401  (registers `engagegen recommend`)
     from engagegen.cli.app import app
-    from engagegen.recommend.experiment import compare_exposure_models
+    from engagegen.experiments.exposure_comparison import compare_exposure_models
 
     result = CliRunner().invoke(app, ["recommend", "compare", str(grid_dir), "--sequence-posts", "6"])
     assert result.exit_code == 0, result.output

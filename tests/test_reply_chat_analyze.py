@@ -114,7 +114,7 @@ def test_reply_cli_end_to_end(net_file, tiny_model_dir, tmp_path):
     net, path = net_file
     out = tmp_path / "replies.csv"
     args = ["reply", "--post", "My cat sleeps all day.", "--author", "3", "--network", str(path), "--model",
-            str(tiny_model_dir), "-n", "3", "--max-new-tokens", "8", "--seed", "0", "--output", str(out)]
+            str(tiny_model_dir), "-n", "3", "--max-new-tokens", "8", "--seed", "0", "--out", str(out)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open()))

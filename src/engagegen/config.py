@@ -111,7 +111,9 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
 def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     """Build dataclass ``cls`` from a mapping, recursively; errors carry the dotted key path.
 
-    Validation in the dataclass's ``__post_init__`` (a ValueError) is reported with the path too.
+    Validation in the dataclass's ``__post_init__`` raises :class:`ConfigError` naming the key (it is
+    passed on as it is) or a plain ValueError (reported as a ConfigError with the path); a TypeError
+    there is a bug and propagates.
     """
     if isinstance(data, cls):
         return data
@@ -134,7 +136,7 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
         return cls(**kwargs)
     except ConfigError:
         raise
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:  # validation in __post_init__ that raises a plain ValueError: given its key path
         raise _fail(path, str(exc)) from None
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from engagegen.html_page import figure_tag, page, table_tag
 from engagegen.network import (
     POSITIONS,
     NetworkError,
@@ -61,8 +62,6 @@ class NetworkReport:
                 "positions": self.positions, "betweenness_exact": self.betweenness_exact}
 
     def to_html(self, network: SocialNetwork, title: str = "Network report", seed: int = 0) -> str:
-        from engagegen.report.html import figure_tag, page, table_tag
-
         st = self.stats
 
         def kpi(label: str, value: Any) -> str:

@@ -12,7 +12,15 @@ that :func:`engagegen.network.load_edgelist` reads.
 ['cat']
 >>> ops.for_nodes(["ann", "bob", "cat"], missing="neutral").opinion.round(2).tolist()
 [0.3, 0.9, 0.5]
->>> # write_opinions(ops.for_nodes(edgelist_nodes("edges.csv")), "opinions.csv")  # engagegen.network.edgelist_nodes
+>>> import tempfile
+>>> path = write_opinions(ops.for_nodes(["ann", "bob", "cat"], missing="neutral"), tempfile.mkdtemp() + "/opinions.csv")
+>>> print(path.read_text().strip())
+node,opinion
+ann,0.300000
+bob,0.900000
+cat,0.500000
+
+With a real follow graph the nodes are ``engagegen.network.edgelist_nodes("edges.csv")``.
 
 Users are matched the way :func:`~engagegen.network.load_edgelist` matches an opinions file to an
 edge list: when every graph user id is an integer, ids are compared as integers (author ``"007"``

@@ -1,14 +1,18 @@
 """Analysis of a file of posts: opinion value, sentiment, topic similarity, moderation flags and
 language of each post, summary statistics, and a CSV + self-contained HTML report.
 
->>> # result = analyze_posts(["Cats are great!", "I hate mondays."], topic="cats")
->>> # result.rows[0]["opinion"], result.summary()["flags_by_category"]
->>> # write_analysis(result, "analysis/")   # -> analysis/posts.csv, analysis/report.html
+>>> result = analyze_posts(["Cats are great!", "Interest rates rose again."], topic="cats")
+>>> [round(r["opinion"], 2) for r in result.rows], [r["on_topic"] for r in result.rows], result.summary()["flagged"]
+([0.83, 0.73], [True, False], 0)
+>>> import tempfile
+>>> [path.name for path in write_analysis(result, tempfile.mkdtemp())]
+['posts.csv', 'report.html']
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
 from collections import Counter
@@ -19,8 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from engagegen import scoring
 from engagegen.errors import EngagegenError
 from engagegen.files import atomic_write_text
+from engagegen.html_page import figure_tag, page, table_tag
 from engagegen.scoring.moderation import CATEGORIES
 
 __all__ = ["PostAnalysis", "analyze_posts", "write_analysis", "AnalysisError", "OUTPUT_FILES"]
@@ -85,8 +91,6 @@ class PostAnalysis:
         return buf.getvalue()
 
     def to_html(self, title: str | None = None, max_rows: int = 500) -> str:
-        from engagegen.report.html import figure_tag, page, table_tag
-
         s = self.summary()
         title = title or f"Posts analysis{': ' + self.source if self.source else ''}"
 
@@ -116,8 +120,6 @@ class PostAnalysis:
 
 
 def _esc(text: str) -> str:
-    import html
-
     return html.escape(text)
 
 
@@ -167,8 +169,6 @@ def analyze_posts(
     topic_threshold: cosine similarity from which a post counts as on topic (the reward's default).
     Empty posts get a row with empty scores and the note "empty post".
     """
-    from engagegen import scoring
-
     if isinstance(posts, str):
         raise AnalysisError("analyze_posts takes a sequence of posts; wrap a single post in a list")
     if not posts:
@@ -224,11 +224,9 @@ def analyze_posts(
 
 def _describe(scorer: Any) -> str:
     """A scorer as a reader knows it, not its Python repr."""
-    from engagegen.scoring import StanceClassifier, VaderOpinion
-
-    if isinstance(scorer, VaderOpinion):
+    if isinstance(scorer, scoring.VaderOpinion):
         return "VADER sentiment" + (" (inverted)" if getattr(scorer, "invert", False) else "")
-    if isinstance(scorer, StanceClassifier):
+    if isinstance(scorer, scoring.StanceClassifier):
         return "stance classifier (MiniLM + logistic regression)"
     return type(scorer).__name__
 

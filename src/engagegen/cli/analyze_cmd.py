@@ -6,17 +6,33 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.table import Table
 
+from engagegen.analysis import OUTPUT_FILES, analyze_posts, post_authors, user_opinions, write_analysis, write_opinions
+from engagegen.analysis.opinions import NodeOpinions
+from engagegen.calibration import load_cascades, opinions_from_cascades
 from engagegen.cli.app import app
-from engagegen.cli.common import FORCE_HELP, console, friendly_errors, output_file, output_folder
+from engagegen.cli.common import (
+    DEFAULT_RUN,
+    FORCE_HELP,
+    console,
+    examples,
+    friendly_errors,
+    opinion_scorer,
+    output_file,
+    output_folder,
+    quiet_model_loading,
+)
+from engagegen.network import SocialNetwork, edgelist_nodes
+from engagegen.scoring import read_posts
 
 
-@app.command()
+@app.command(epilog=examples("engagegen analyze posts.csv --topic cats --out posts_analysis"))
 def analyze(
     posts: Path = typer.Argument(..., help="Posts: a .csv (with a header) or .jsonl file."),
-    topic: str = typer.Option("cats", help="What the posts should be about (topic similarity)."),
+    topic: str = typer.Option(DEFAULT_RUN.topic, help="What the posts should be about (topic similarity)."),
     text_column: str = typer.Option("text", help="Column (CSV) or field (JSONL) holding the text."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Folder for posts.csv and report.html.",
                                     show_default="POSTS_analysis next to the file"),
@@ -27,24 +43,17 @@ def analyze(
     """Analyse a file of posts: opinion, sentiment, topic, moderation flags, language (CSV + HTML).
 
     Writes one row per post (posts.csv) and a report with summary statistics and plots (report.html).
+    Opinion values are in [0, 1] (0 against the topic, 1 for it); sentiment is VADER's compound
+    score in [-1, 1]; topic similarity is the cosine similarity of post and topic.
     """
-    from engagegen.analysis import OUTPUT_FILES, analyze_posts, write_analysis
-    from engagegen.scoring import read_posts
-
     target = out if out is not None else posts.with_name(f"{posts.stem}_analysis")
     output_folder(target, force=force, files=OUTPUT_FILES, inputs=(posts, stance))
     with friendly_errors():
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # the status line says what is happening
+        quiet_model_loading()
         records = read_posts(posts, text_column)
         if not records:
             raise typer.BadParameter(f"{posts}: the file holds no posts", param_hint="POSTS")
-        opinion = None
-        if stance is not None:
-            from engagegen.scoring import StanceClassifier
-
-            opinion = StanceClassifier.load(stance)
+        opinion = None if stance is None else opinion_scorer(stance)
         with console.status(f"analysing {len(records):,} posts"):
             result = analyze_posts(records, topic, opinion=opinion, topic_threshold=topic_threshold, source=str(posts))
         csv_path, html_path = write_analysis(result, target)
@@ -71,7 +80,8 @@ class Missing(str, Enum):
     mean = "mean"
 
 
-@app.command()
+@app.command(epilog=examples("engagegen opinions posts.csv --graph follows.csv --out stance.csv",
+                             "engagegen opinions cascades.jsonl --from-cascades --graph net.npz --out opinions.csv"))
 def opinions(
     posts: Path = typer.Argument(..., help="Posts: a .csv (with a header) or .jsonl file, one post per row with its author."),
     out: Path = typer.Option(..., "--out", "-o", help="The node,opinion file to write (for `engagegen network load --opinions`)."),
@@ -101,12 +111,6 @@ def opinions(
     if from_cascades:
         _opinions_from_cascades(posts, out, graph, missing, stance, prior_mean, prior_weight, force)
         return
-    import numpy as np
-
-    from engagegen.analysis import post_authors, user_opinions, write_opinions
-    from engagegen.network import edgelist_nodes
-    from engagegen.scoring import VaderOpinion, read_posts
-
     output_file(out, force=force, inputs=(posts, graph, stance))
     with friendly_errors():
         records = read_posts(posts, text_column)
@@ -122,14 +126,8 @@ def opinions(
             values[nonempty] = 0.5
             user_opinions(authors, values, min_posts=min_posts).for_nodes(nodes, missing=missing.value)
         if stance is not None:
-            from transformers.utils import logging as transformers_logging
-
-            from engagegen.scoring import StanceClassifier
-
-            transformers_logging.disable_progress_bar()  # the status line says what is happening
-            scorer = StanceClassifier.load(stance)
-        else:
-            scorer = VaderOpinion()
+            quiet_model_loading()
+        scorer = opinion_scorer(stance)
         with console.status(f"scoring {len(nonempty):,} posts"):
             values[nonempty] = scorer.score([texts[i] for i in nonempty])
         users = user_opinions(authors, values, min_posts=min_posts)
@@ -167,13 +165,6 @@ def opinions(
 def _opinions_from_cascades(cascades: Path, out: Path, graph: Path | None, missing: Missing, stance: Path | None, prior_mean: float,
                             prior_weight: float, force: bool) -> None:
     """``engagegen opinions --from-cascades``: opinions read off engagements, one per graph user."""
-    import numpy as np
-
-    from engagegen.analysis import write_opinions
-    from engagegen.analysis.opinions import NodeOpinions
-    from engagegen.calibration import load_cascades, opinions_from_cascades
-    from engagegen.network import SocialNetwork, edgelist_nodes
-
     if graph is None:
         raise typer.BadParameter("--from-cascades needs --graph (the edge list or .npz network whose users the cascades name)")
     output_file(out, force=force, inputs=(cascades, graph, stance))
@@ -185,10 +176,8 @@ def _opinions_from_cascades(cascades: Path, out: Path, graph: Path | None, missi
             nodes = edgelist_nodes(graph)
         observed = load_cascades(cascades, nodes)
         if np.isnan(observed.messages).any():
-            from engagegen.cli.calibrate_cmd import _scorer
-
             with console.status(f"scoring {int(np.isnan(observed.messages).sum()):,} posts"):
-                observed = observed.with_messages(_scorer(stance).score)
+                observed = observed.with_messages(opinion_scorer(stance).score)
         ops = opinions_from_cascades(observed, prior_mean=prior_mean, prior_weight=prior_weight)
         values = ops.filled(missing.value, names=nodes)
         lack = ~ops.has_opinion

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import warnings
 from enum import Enum
 from pathlib import Path
 
 import typer
+import yaml
 from rich.table import Table
 
+from engagegen.calibration import CascadeWarning, Calibrator, load_cascades, run_config
 from engagegen.cli.app import app
-from engagegen.cli.common import console, friendly_errors, load_network, output_folder
+from engagegen.cli.common import console, examples, friendly_errors, load_network, opinion_scorer, output_folder
+from engagegen.files import atomic_write_text
+from engagegen.report import calibration_report
 
 
 class OpinionSource(str, Enum):
@@ -36,7 +43,8 @@ class Unknown(str, Enum):
 OUTPUTS = ("results.csv", "fits.json", "report.html", "config.yaml", "network.npz")
 
 
-@app.command()
+@app.command(epilog=examples("engagegen calibrate net.npz cascades.jsonl --out calibration",
+                             "engagegen train calibration/config.yaml --out runs/calibrated"))
 def calibrate(
     network: Path = typer.Argument(..., help="The network (.npz from `engagegen network load/generate`)."),
     cascades: Path = typer.Argument(..., help="Observed cascades: .jsonl (one cascade per line) or .csv (one engagement per row); "
@@ -68,16 +76,6 @@ def calibrate(
     config training against the best model (`engagegen train OUT/config.yaml --out RUN`), with
     config-MODEL.yaml for every model.
     """
-    import csv
-    import io
-    import warnings
-
-    import yaml
-
-    from engagegen.calibration import CascadeWarning, Calibrator, load_cascades, run_config
-    from engagegen.files import atomic_write_text
-    from engagegen.report import calibration_report
-
     names = [m.strip() for m in models.split(",") if m.strip()]
     output_folder(out, force=force, files=[*OUTPUTS, *(f"config-{m}.yaml" for m in names)], inputs=[network, cascades])
     with friendly_errors():
@@ -88,7 +86,7 @@ def calibrate(
         for w in caught:
             console.print(f"[yellow]warning:[/yellow] {w.message}", highlight=False)
         if any(t is not None for t in observed.texts) and any(m != m for m in observed.messages):
-            observed = observed.with_messages(_scorer(stance).score)
+            observed = observed.with_messages(opinion_scorer(stance).score)
         calibrator = Calibrator(names, folds=folds, score=score.value, n_runs=runs, fit_cascades=fit_cascades,
                                 validation_runs=validation_runs, opinions=opinions.value, missing=missing.value,
                                 prior_mean=prior_mean, prior_weight=prior_weight, min_size=min_size, seed=seed, progress=True)
@@ -138,12 +136,3 @@ def _show(value: object) -> str:
         return "n/a" if value != value else f"{value:.4g}"
     return "" if value is None else str(value)
 
-
-def _scorer(stance: Path | None):
-    from engagegen.scoring import VaderOpinion
-
-    if stance is None:
-        return VaderOpinion()
-    from engagegen.scoring import StanceClassifier
-
-    return StanceClassifier.load(stance)

@@ -1,4 +1,11 @@
-"""Shared CLI plumbing: loading a network argument, parsing an agent, vetting outputs, turning library errors into exits."""
+"""Shared CLI plumbing: loading a network argument, parsing an agent, vetting outputs, turning library
+errors into exits, the defaults every command takes from :class:`RunConfig`, and help examples.
+
+One skin for every command: what a command writes is ``--out``; the network a command is about is
+its first argument (``simulate``, ``optimum``, ``network stats``...) and the network it scores for
+is ``--network``; ``--model`` is always a language model and ``--engagement`` an engagement model;
+``--topic`` and the generation settings default to those of the default run config.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +16,41 @@ from typing import Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from engagegen.cli.app import USER_ERRORS, err_console, print_user_error
 from engagegen.files import check_output
 from engagegen.network import SocialNetwork
+from engagegen.scoring import StanceClassifier, VaderOpinion
+from engagegen.training.config import RunConfig
 
-__all__ = ["console", "err_console", "parse_agent", "load_network", "friendly_errors", "output_file", "output_folder"]
+__all__ = ["console", "err_console", "parse_agent", "load_network", "friendly_errors", "output_file", "output_folder",
+           "examples", "opinion_scorer", "quiet_model_loading", "DEFAULT_RUN"]
 
 console = Console()
 
 FORCE_HELP = "Overwrite an existing output."
+
+#: The defaults of every command's topic, generation and engagement settings: those of a run.
+DEFAULT_RUN = RunConfig()
+
+
+def examples(*commands: str) -> str:
+    """A command's ``--help`` epilog: the example command lines, shown as typed."""
+    return "Example" + ("s" if len(commands) > 1 else "") + ":\n\n" + "\n\n".join(f"  {escape(c)}" for c in commands)
+
+
+def quiet_model_loading() -> None:
+    """Turn off transformers' progress bars: the command's status line says what is loading.
+    transformers is imported here, when a model is about to load, so that ``--help`` stays fast."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
+def opinion_scorer(stance: Path | None) -> VaderOpinion | StanceClassifier:
+    """The opinion scorer of ``--stance``: a trained stance classifier folder, or VADER when none is given."""
+    return VaderOpinion() if stance is None else StanceClassifier.load(stance)
 
 
 def parse_agent(value: str) -> str | int:

@@ -9,28 +9,29 @@ from rich.panel import Panel
 from rich.text import Text
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, err_console, friendly_errors
-from engagegen.generation import EMBEDDED_MODEL, GenerationError, Generator, LocalModel, OpenAICompatible, build_prompts
+from engagegen.cli.common import DEFAULT_RUN, console, err_console, examples, friendly_errors, quiet_model_loading
+from engagegen.generation import GenerationError, Generator, LocalModel, OpenAICompatible, build_prompts
 
 
-@app.command()
+@app.command(epilog=examples("engagegen generate --topic cats -n 5",
+                             "engagegen generate -n 5 --adapter runs/demo/adapter --temperature 0.7"))
 def generate(
-    topic: str = typer.Option(..., "--topic", "-t", help="What the posts are about, e.g. cats."),
+    topic: str = typer.Option(DEFAULT_RUN.topic, "--topic", "-t", help="What the posts are about."),
     n: int = typer.Option(5, "-n", "--n", help="How many posts to write."),
     mode: str = typer.Option(
-        "instruction", help="Prompt mode: instruction (chat), completion (raw text), reply (chat)."
+        DEFAULT_RUN.generation.mode, help="Prompt mode: instruction (chat), completion (raw text), reply (chat)."
     ),
     post: str | None = typer.Option(None, help="The post to reply to (reply mode)."),
     prompt: str | None = typer.Option(
         None, help="Prompt template with {topic}, {Topic} or {post}; default: the mode's own."
     ),
     model: str = typer.Option(
-        EMBEDDED_MODEL,
+        DEFAULT_RUN.generation.model,
         help="smollm2-135m (embedded), a model folder, a .gguf file, a Hugging Face id, or the server's model name.",
     ),
     adapter: Path | None = typer.Option(None, help="LoRA adapter folder, e.g. RUN_DIR/adapter from `engagegen train`."),
-    max_new_tokens: int = typer.Option(48, help="Length limit of each post, in tokens."),
-    temperature: float = typer.Option(1.0, help="Sampling temperature; 0 = greedy."),
+    max_new_tokens: int = typer.Option(DEFAULT_RUN.generation.max_new_tokens, help="Length limit of each post, in tokens."),
+    temperature: float = typer.Option(DEFAULT_RUN.generation.temperature, help="Sampling temperature; 0 = greedy."),
     seed: int | None = typer.Option(None, help="Seed for repeatable sampling."),
     base_url: str | None = typer.Option(
         None, help="Ask an OpenAI-compatible server instead (its API root, e.g. http://localhost:11434/v1)."
@@ -38,7 +39,7 @@ def generate(
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="Environment variable holding the server's API key."),
     allow_download: bool = typer.Option(False, "--allow-download", help="Let a Hugging Face --model be downloaded."),
 ) -> None:
-    """Write N posts about TOPIC and print them."""
+    """Write N posts about the topic and print them (language model: --model, a trained --adapter, or a server)."""
     with friendly_errors():
         prompts = build_prompts(mode, topic, post=post, template=prompt)
         generator: Generator
@@ -47,9 +48,7 @@ def generate(
                 raise GenerationError("--adapter works with local models only, not with --base-url")
             generator = OpenAICompatible(base_url, model, api_key_env=api_key_env)
         else:
-            from transformers.utils import logging as transformers_logging
-
-            transformers_logging.disable_progress_bar()  # the status line below says what is happening
+            quiet_model_loading()
             with console.status(f"loading {model}" + (f" with adapter {adapter}" if adapter else "")):
                 generator = LocalModel(model, adapter=adapter, chat=mode != "completion", allow_download=allow_download)
         with console.status(f"writing {n} post(s)"):

@@ -11,7 +11,9 @@ import typer
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, friendly_errors
+from engagegen.cli.common import console, examples, friendly_errors
+from engagegen.experiments import collect_grid, load_grid_config, run_grid, sample_budget
+from engagegen.report import grid_report
 
 grid_app = typer.Typer(help="Experiment grids: many configurations, baselines, parallel runs, results table, report.",
                        no_args_is_help=True)
@@ -41,7 +43,8 @@ def _show(rows: list[dict], baselines_only: bool) -> None:
     console.print(table)
 
 
-@grid_app.command("run")
+@grid_app.command("run", epilog=examples("engagegen grid run configs/paper-central.yaml --out runs/paper-central",
+                                          "RAY_ADDRESS=auto engagegen grid run configs/paper.yaml --ray"))
 def run(
     config: Path = typer.Argument(..., help="Grid config (YAML): base run config, grid of values, baselines."),
     out: Path | None = typer.Option(None, help="Grid folder (default runs/<config name>); rerun to resume."),
@@ -51,7 +54,6 @@ def run(
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html when done."),
 ) -> None:
     """Run every configuration of a grid: baselines, then one training each; resumable."""
-    from engagegen.experiments import load_grid_config, run_grid
 
     with friendly_errors():
         grid = load_grid_config(config)
@@ -67,8 +69,6 @@ def run(
 
 def _run_and_report(work: Callable[[], Any], out_dir: Path, report: bool) -> tuple[Any, float, Path | None]:
     """Run ``work`` (a grid call), then write the report; an interruption says how to resume."""
-    from engagegen.report.grid_report import grid_report
-
     with friendly_errors():
         started = time.time()
         try:
@@ -88,7 +88,7 @@ def _finish(outcome: Any, page: Path | None) -> None:
         raise typer.Exit(1)
 
 
-@grid_app.command("collect")
+@grid_app.command("collect", epilog=examples("engagegen grid collect runs/paper-central"))
 def collect(
     grid_dir: Path = typer.Argument(..., help="A grid folder written by `engagegen grid run`."),
     baselines: bool = typer.Option(False, "--baselines", help="Score the baselines again too (samples posts the pools lack)."),
@@ -97,7 +97,6 @@ def collect(
     """Read the finished trainings again from their run folders with this version, training nothing: brings a
     results table written by an older version up to today's columns (baseline numbers stay as recorded
     unless --baselines)."""
-    from engagegen.experiments import collect_grid
 
     outcome, seconds, page = _run_and_report(lambda: collect_grid(grid_dir, baselines=baselines), grid_dir, report)
     _show(outcome.rows, baselines_only=not outcome.trained)
@@ -106,10 +105,9 @@ def collect(
     _finish(outcome, page)
 
 
-@grid_app.command("list")
+@grid_app.command("list", epilog=examples("engagegen grid list configs/paper-central.yaml"))
 def list_(config: Path = typer.Argument(..., help="Grid config (YAML).")) -> None:
     """List a grid's configurations (id and grid values) without running anything."""
-    from engagegen.experiments import load_grid_config, sample_budget
 
     with friendly_errors():
         grid = load_grid_config(config)
@@ -122,10 +120,8 @@ def list_(config: Path = typer.Argument(..., help="Grid config (YAML).")) -> Non
     console.print(table)
 
 
-@grid_app.command("report")
+@grid_app.command("report", epilog=examples("engagegen grid report runs/paper-central"))
 def report_(grid_dir: Path = typer.Argument(..., help="A grid folder written by `engagegen grid run`.")) -> None:
     """Write (or rewrite) a grid's report.html, figures and results table."""
-    from engagegen.report.grid_report import grid_report
-
     with friendly_errors():
         console.print(f"report: {grid_report(grid_dir)}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from engagegen.cli.app import app
-from engagegen.cli.common import FORCE_HELP, console, err_console, friendly_errors, load_network, output_file
+from engagegen.cli.common import FORCE_HELP, console, err_console, examples, friendly_errors, load_network, output_file
 from engagegen.network import (
     NetworkWarning,
     SocialNetwork,
@@ -77,7 +77,7 @@ def _save_and_show(net: SocialNetwork, out: Path) -> None:
     console.print(f"wrote [bold]{out}[/bold]")
 
 
-@generate_app.command("paper")
+@generate_app.command("paper", epilog=examples("engagegen network generate paper --opinions negative --out net.npz"))
 def generate_paper(
     out: Path = typer.Option(..., "--out", "-o", help="Network file to write (.npz)."),
     opinions: str = typer.Option("negative", help=_OPINIONS_HELP),
@@ -94,7 +94,7 @@ def generate_paper(
         _save_and_show(net, out)
 
 
-@generate_app.command("planted")
+@generate_app.command("planted", epilog=examples("engagegen network generate planted --users 1000000 --out big.npz"))
 def generate_planted(
     out: Path = typer.Option(..., "--out", "-o", help="Network file to write (.npz)."),
     users: int = typer.Option(100_000, help="Number of users."),
@@ -119,7 +119,8 @@ def generate_planted(
         _save_and_show(net, out)
 
 
-@network_app.command("load")
+@network_app.command("load", epilog=examples(
+    "engagegen network load follows.csv --opinions stance.csv --direction follow --out mine.npz"))
 def load(
     edges: Path = typer.Argument(..., help="Edge list: one 'source target' pair per line, comma or blank separated."),
     opinions: Path = typer.Option(..., "--opinions", help="CSV of 'node,opinion' rows (header optional)."),
@@ -144,7 +145,7 @@ def load(
         _save_and_show(net, out)
 
 
-@network_app.command("stats")
+@network_app.command("stats", epilog=examples("engagegen network stats net.npz"))
 def stats(
     file: Path = typer.Argument(..., help="Network file (.npz)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),

@@ -8,12 +8,13 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from engagegen.cli.common import FORCE_HELP, console, friendly_errors, load_network, output_file
+from engagegen.analysis import network_report
+from engagegen.cli.common import FORCE_HELP, console, examples, friendly_errors, load_network, output_file
 from engagegen.cli.network_cmd import network_app
 from engagegen.files import atomic_write_text
 
 
-@network_app.command("report")
+@network_app.command("report", epilog=examples("engagegen network report net.npz --out net.report.html"))
 def report(
     file: Path = typer.Argument(..., help="Network file (.npz)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="HTML report to write.", show_default="NETWORK.report.html"),
@@ -24,9 +25,10 @@ def report(
     """Write an HTML report on a network: communities, echo chambers, polarization, agent positions.
 
     Includes the degree and betweenness of each agent position and a picture coloured by opinion.
+    The echo-chamber score is the correlation of the opinions at the two ends of the edges (-1..1;
+    1 when everyone hears only like-minded users); the polarization index is 4 x the variance of the
+    opinions (0 consensus, 1 half at 0 and half at 1).
     """
-    from engagegen.analysis import network_report
-
     target = out if out is not None else file.with_suffix(".report.html")
     output_file(target, force=force, inputs=(file,), suffixes=(".html", ".htm"))
     with friendly_errors():

@@ -9,7 +9,8 @@ from rich import box
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, friendly_errors
+from engagegen.cli.common import console, examples, friendly_errors
+from engagegen.experiments.exposure_comparison import OUTPUT_FILES, compare_exposure_models
 
 recommend_app = typer.Typer(help="Feed recommenders as exposure models: compare them with the follower cascade.",
                             no_args_is_help=True)
@@ -20,14 +21,18 @@ def _percent(value: object) -> str:
     return f"{value:.0%}" if isinstance(value, (int, float)) else "-"
 
 
-@recommend_app.command("compare")
+@recommend_app.command("compare", epilog=examples("engagegen grid run configs/recommenders.yaml --out runs/recommenders",
+                                                     "engagegen recommend compare runs/recommenders"))
 def compare(
     grid_dir: Path = typer.Argument(..., help="A grid folder written by `engagegen grid run configs/recommenders.yaml`."),
     sequence_posts: int = typer.Option(32, min=1, help="Trained posts posted one after another (multi-shot) per model."),
 ) -> None:
     """Engagement and polarization per exposure model of a (partly) finished grid; writes
-    recommenders.json, recommenders.csv and figures/recommenders.png into the grid folder."""
-    from engagegen.recommend.experiment import OUTPUT_FILES, compare_exposure_models
+    recommenders.json, recommenders.csv and figures/recommenders.png into the grid folder.
+
+    Engagement is the fraction of the optimum (the most any post engages); polarization P = 4 x the
+    variance of the opinions (0 consensus, 1 half at 0 and half at 1), before and after the posts.
+    """
 
     with friendly_errors(), console.status("posting the trained posts through each exposure model"):
         rows = compare_exposure_models(grid_dir, sequence_posts=sequence_posts)

@@ -11,10 +11,23 @@ from rich.panel import Panel
 from rich.text import Text
 
 from engagegen.cli.app import app
-from engagegen.cli.common import FORCE_HELP, console, err_console, friendly_errors, load_network, output_file, parse_agent
+from engagegen.cli.common import (
+    DEFAULT_RUN,
+    FORCE_HELP,
+    console,
+    err_console,
+    examples,
+    friendly_errors,
+    load_network,
+    output_file,
+    parse_agent,
+    quiet_model_loading,
+)
 from engagegen.files import atomic_write_text
-from engagegen.generation import EMBEDDED_MODEL
-from engagegen.network import NetworkError, SocialNetwork
+from engagegen.generation import LocalModel, build_prompts
+from engagegen.interaction import ReplyReward, ReplyTarget, reply_audience
+from engagegen.network import NetworkError, SocialNetwork, place_agent
+from engagegen.scoring import VaderOpinion
 
 
 def resolve_user(net: SocialNetwork, value: str, what: str) -> int:
@@ -34,40 +47,39 @@ def parse_thread(net: SocialNetwork, value: str) -> tuple[int, ...]:
     return tuple(resolve_user(net, v, "thread participant") for v in value.split(",") if v.strip())
 
 
-@app.command()
+@app.command(epilog=examples(
+    "engagegen reply --post \"My cat sleeps all day.\" --author 3 --network net.npz -n 4 --out replies.csv"))
 def reply(
     post: str = typer.Option(..., "--post", help="The post to reply to."),
     author: str = typer.Option(..., "--author", help="Who wrote the post: a user id (or label, for loaded networks)."),
     network: Path = typer.Option(..., help="Network file (.npz)."),
-    agent: str = typer.Option("central", help="Where the replying agent sits: a position or a user id."),
+    agent: str = typer.Option(DEFAULT_RUN.agent, help="Where the replying agent sits: a position or a user id."),
     thread: str = typer.Option("", help="Other participants of the thread, comma separated user ids."),
     n: int = typer.Option(4, "-n", "--n", help="Candidate replies to write."),
-    model: str = typer.Option(EMBEDDED_MODEL, help="smollm2-135m (embedded), a model folder, a .gguf file or a HF id."),
+    model: str = typer.Option(DEFAULT_RUN.generation.model, help="smollm2-135m (embedded), a model folder, a .gguf file or a HF id."),
     adapter: Path | None = typer.Option(None, help="LoRA adapter folder, e.g. RUN_DIR/adapter."),
-    max_new_tokens: int = typer.Option(48, help="Length limit of each reply, in tokens."),
-    temperature: float = typer.Option(1.0, help="Sampling temperature; 0 = greedy."),
+    max_new_tokens: int = typer.Option(DEFAULT_RUN.generation.max_new_tokens, help="Length limit of each reply, in tokens."),
+    temperature: float = typer.Option(DEFAULT_RUN.generation.temperature, help="Sampling temperature; 0 = greedy."),
     seed: int | None = typer.Option(None, help="Seed for repeatable sampling."),
-    epsilon: float = typer.Option(0.2, help="Confidence bound: a reader engages within epsilon of the reply's opinion."),
+    epsilon: float = typer.Option(DEFAULT_RUN.engagement.epsilon, help="Confidence bound: a reader engages within epsilon of the reply's opinion."),
     relevance_weight: float = typer.Option(0.25, help="Weight of relevance to the post in the reply reward."),
-    output: Path | None = typer.Option(None, help="Also write the scored replies here (CSV)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write the scored replies here (CSV)."),
     allow_download: bool = typer.Option(False, "--allow-download", help="Let a Hugging Face --model be downloaded."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Write N replies to a post by AUTHOR and score each for the author's audience and the thread.
 
-    A reply's reward: engagement among its readers, relevance to the post, moderation.
+    A reply's reward: (1 - relevance weight) x engagement reward + relevance weight x relevance,
+    where the engagement reward is the readers a reply engages as a fraction of the most any reply
+    could engage (gated like a post's: relevant to the post, fluent, not flagged) and relevance is
+    the cosine similarity of reply and post (0..1); a flagged, empty or copied reply gets 0.
     """
-    from engagegen.generation import LocalModel, build_prompts
-    from engagegen.interaction import ReplyReward, ReplyTarget, reply_audience
-    from engagegen.network import place_agent
-    from engagegen.scoring import VaderOpinion
-
     if n < 1:
         raise typer.BadParameter("-n must be at least 1")
     if not post.strip():
         raise typer.BadParameter("--post is empty: give the text of the post to reply to")
-    if output is not None:
-        output_file(output, force=force, inputs=(network,), suffixes=(".csv",), option="--output")
+    if out is not None:
+        output_file(out, force=force, inputs=(network,), suffixes=(".csv",))
     with friendly_errors():
         net = load_network(network)
         author_id = resolve_user(net, author, "author")
@@ -76,9 +88,7 @@ def reply(
         readers = reply_audience(net, author_id, participants, exclude=source)
         if len(readers) == 0:
             err_console.print(f"[yellow]warning:[/yellow] user {author_id} has no audience: nobody would read a reply")
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()
+        quiet_model_loading()
         with console.status(f"loading {model}" + (f" with adapter {adapter}" if adapter else "")):
             generator = LocalModel(model, adapter=adapter, chat=True, allow_download=allow_download)
         prompts = build_prompts("reply", post, post=post)
@@ -100,12 +110,12 @@ def reply(
         console.print(Panel(Text(texts[i] or "(empty)"), title=f"#{rank} · reward {out.total[i]:.3f}", title_align="left",
                             expand=False))
         console.print(Text(line, style="dim"))
-    if output is not None:
+    if out is not None:
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(["reply", "opinion", "engaged", "optimum", "relevance", "flags", "reward", "reason"])
         for i in order:
             writer.writerow([texts[i], out.opinion[i], out.engaged[i], optimum, out.topic[i], ";".join(out.flags[i]),
                              out.total[i], out.reason[i]])
-        atomic_write_text(output, buf.getvalue())
-        console.print(f"wrote [bold]{output}[/bold]")
+        atomic_write_text(out, buf.getvalue())
+        console.print(f"wrote [bold]{out}[/bold]")

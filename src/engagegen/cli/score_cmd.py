@@ -17,8 +17,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import FORCE_HELP, console, err_console, friendly_errors, load_network, output_file, parse_agent
+from engagegen.cli.common import (
+    DEFAULT_RUN,
+    FORCE_HELP,
+    console,
+    err_console,
+    examples,
+    friendly_errors,
+    load_network,
+    output_file,
+    parse_agent,
+    quiet_model_loading,
+)
+from engagegen.engagement import BoundedConfidenceCascade
 from engagegen.files import atomic_open
+from engagegen.network import place_agent
+from engagegen.reward import EngagementReward, RewardConfig
+from engagegen.scoring import VaderOpinion, read_posts
 
 SCORE_COLUMNS = ("opinion", "engaged", "engaged_fraction", "fluency", "topic", "flagged", "total", "flags", "reason")
 _NUMERIC = SCORE_COLUMNS[:7]
@@ -58,49 +73,45 @@ def _progress() -> Progress:
                     TimeRemainingColumn(), console=err_console, transient=True)
 
 
-@app.command()
+@app.command(epilog=examples('engagegen score --post "Cats are the worst." --network net.npz',
+                             "engagegen score posts.csv --network net.npz --out scored.csv"))
 def score(
-    post: str | None = typer.Argument(None, help="A post to score (or use --input)."),
-    network: Path = typer.Option(..., help="Network file (.npz)."),
-    agent: str = typer.Option("central", help="Agent position or a user id."),
-    topic: str = typer.Option("cats", help="What the posts should be about."),
-    epsilon: float = typer.Option(0.2, help="Confidence bound of the bounded-confidence cascade."),
-    preset: str = typer.Option("constrained", help="Reward preset: constrained or paper."),
-    input: Path | None = typer.Option(None, "--input", help="CSV, TSV or JSONL of posts (UTF-8)."),
-    output: Path | None = typer.Option(None, help="Write the scored posts here (.csv or .jsonl), with every input column."),
+    posts: Path | None = typer.Argument(None, help="CSV, TSV or JSONL of posts (UTF-8); or give one post with --post."),
+    post: str | None = typer.Option(None, "--post", help="One post to score, instead of a file."),
+    network: Path = typer.Option(..., help="Network file (.npz): the audience the posts are scored for."),
+    agent: str = typer.Option(DEFAULT_RUN.agent, help="Agent position or a user id."),
+    topic: str = typer.Option(DEFAULT_RUN.topic, help="What the posts should be about."),
+    epsilon: float = typer.Option(DEFAULT_RUN.engagement.epsilon, help="Confidence bound of the bounded-confidence cascade."),
+    preset: str = typer.Option(DEFAULT_RUN.reward.preset, help="Reward preset: constrained or paper."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the scored posts here (.csv or .jsonl), with every input column."),
     text_column: str = typer.Option("text", help="Column (CSV) or field (JSONL) holding the text."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     """Score posts with the reward: opinion value, users engaged, fluency, topic, moderation, total.
 
-    Example: engagegen score --input posts.csv --output scored.csv --network net.npz
+    opinion: the post's opinion value s in [0, 1] (VADER: 0 negative, 1 positive); engaged: users of
+    the cascade from the agent; engaged_fraction: engaged / the optimum (the most any post engages);
+    fluency and topic in [0, 1]; total: the reward (engagement gated by topic, fluency, moderation).
     """
-    from engagegen.engagement import BoundedConfidenceCascade
-    from engagegen.network import place_agent
-    from engagegen.reward import EngagementReward, RewardConfig
-    from engagegen.scoring import VaderOpinion, read_posts
-
-    if (post is None) == (input is None):
-        raise typer.BadParameter("give either a POST argument or --input FILE")
-    if output is not None:
-        output_file(output, force=force, inputs=(input, network), suffixes=(".csv", ".jsonl"), option="--output")
+    if (post is None) == (posts is None):
+        raise typer.BadParameter("give either a POSTS file or --post TEXT")
+    if out is not None:
+        output_file(out, force=force, inputs=(posts, network), suffixes=(".csv", ".jsonl"))
     with friendly_errors():
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # the progress bar below says what is happening
+        quiet_model_loading()
         net = load_network(network)
         source = place_agent(net, parse_agent(agent))
-        if input is not None:
-            records = read_posts(input, text_column)
+        if posts is not None:
+            records = read_posts(posts, text_column)
             if not records:
-                raise typer.BadParameter(f"{input}: the file holds no posts", param_hint="--input")
+                raise typer.BadParameter(f"{posts}: the file holds no posts", param_hint="POSTS")
             texts = [r.text for r in records]
             fields = [r.fields for r in records]
         else:
             texts, fields = [post], [{"text": post}]
         reward = EngagementReward(network=net, source=source, engagement=BoundedConfidenceCascade(epsilon=epsilon),
                                   opinion=VaderOpinion(), topic=topic, config=RewardConfig(preset=preset))
-        if output is None:
+        if out is None:
             rows = []
             with _progress() as bar:
                 task = bar.add_task("score", total=len(texts))
@@ -113,14 +124,14 @@ def score(
             if replaced:
                 err_console.print(f"[yellow]note:[/yellow] the input's column(s) {', '.join(replaced)} are replaced by "
                                   "the new scores in the output", highlight=False)
-            with atomic_open(output) as fh, _progress() as bar:
-                writer = _RowWriter(fh, output.suffix.lower().lstrip("."), columns)
+            with atomic_open(out) as fh, _progress() as bar:
+                writer = _RowWriter(fh, out.suffix.lower().lstrip("."), columns)
                 task = bar.add_task("score", total=len(texts))
                 for start in range(0, len(texts), CHUNK):
                     for f, s in zip(fields[start : start + CHUNK], _score_rows(reward, texts[start : start + CHUNK])):
                         writer.write(f, s)
                     bar.advance(task, min(CHUNK, len(texts) - start))
-            console.print(f"{len(texts):,} posts scored -> {output} (optimum {reward.optimum.value:g} users)")
+            console.print(f"{len(texts):,} posts scored -> {out} (optimum {reward.optimum.value:g} users)")
             return
     table = Table(title=f"reward breakdown (optimum {reward.optimum.value:g} users from agent {source})")
     table.add_column("post", max_width=50)
@@ -131,4 +142,4 @@ def score(
         table.add_row(text, *(f"{row[c]:.3g}" for c in _NUMERIC), row["reason"])
     console.print(table)
     if len(texts) > 50:
-        console.print(f"first 50 of {len(texts):,} posts; write them all with --output FILE")
+        console.print(f"first 50 of {len(texts):,} posts; write them all with --out FILE")

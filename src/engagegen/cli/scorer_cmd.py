@@ -8,7 +8,9 @@ import typer
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, friendly_errors, output_folder
+from engagegen.cli.common import console, examples, friendly_errors, output_folder
+from engagegen.scoring import StanceClassifier, read_labelled_csv
+from engagegen.scoring.stance import JSON_NAME, NPZ_NAME
 
 scorer_app = typer.Typer(help="Train text scorers on your own data.", no_args_is_help=True)
 app.add_typer(scorer_app, name="scorer")
@@ -27,7 +29,8 @@ def parse_label_map(items: list[str] | None) -> dict[str, int] | None:
     return mapping
 
 
-@scorer_app.command("train")
+@scorer_app.command("train", epilog=examples("engagegen scorer train labelled.csv --out scorer/",
+                                                "engagegen scorer train brexit.csv --label-column side --label-map leave=1 --label-map remain=0 --out scorer/"))
 def train(
     data: Path = typer.Argument(..., help="CSV with a header row: one post per row and its stance label."),
     out: Path = typer.Option(..., "--out", help="Folder to write the trained scorer to (stance.json + stance.npz)."),
@@ -46,9 +49,6 @@ def train(
     Prints cross-validated accuracy, ROC-AUC and macro-F1, then fits on all rows and writes the
     scorer; load it with ``StanceClassifier.load(OUT)``.
     """
-    from engagegen.scoring import StanceClassifier, read_labelled_csv
-    from engagegen.scoring.stance import JSON_NAME, NPZ_NAME
-
     mapping = parse_label_map(label_map)
     output_folder(out, force=force, files=(JSON_NAME, NPZ_NAME), inputs=(data,))
     with friendly_errors():

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, friendly_errors
+from engagegen.cli.common import console, examples, friendly_errors
+from engagegen.experiments import describe_target, run_posts_target
+from engagegen.report import run_report
+from engagegen.training import EngagementTrainer, RunConfig, evaluate_run, load_run, load_run_config
 
 
 def _show_summary(summary: dict, run_dir: Path) -> None:
     """Write the run's report, then print its table, gates and where the posts must land (the
     target set is computed once, for both: on a million-user graph it takes seconds)."""
-    from engagegen.experiments import describe_target, run_posts_target
-    from engagegen.report import run_report
-
     with friendly_errors():
         target = run_posts_target(run_dir, summary)
         report = run_report(run_dir, target=target)
@@ -49,10 +50,6 @@ def _show_summary(summary: dict, run_dir: Path) -> None:
 
 
 def _train(config_path: Path | None, out: Path | None, resume: Path | None, seed: int | None) -> None:
-    from dataclasses import replace
-
-    from engagegen.training import EngagementTrainer, RunConfig, load_run, load_run_config
-
     with friendly_errors():
         if resume is not None:
             cfg, run_dir = load_run(resume), resume
@@ -68,7 +65,7 @@ def _train(config_path: Path | None, out: Path | None, resume: Path | None, seed
     _show_summary(summary, run_dir)
 
 
-@app.command()
+@app.command(epilog=examples("engagegen train configs/demo.yaml --out runs/mine", "engagegen train --resume runs/mine"))
 def train(
     config: Path | None = typer.Argument(None, help="Run config (YAML). Omit with --resume."),
     out: Path | None = typer.Option(None, help="Run folder (default runs/<config name>)."),
@@ -83,7 +80,7 @@ def train(
     _train(config, out, resume, seed)
 
 
-@app.command()
+@app.command(epilog=examples("engagegen run --out runs/demo", "engagegen run --out runs/demo --resume"))
 def run(
     out: Path = typer.Option(Path("runs/demo"), help="Run folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
@@ -95,20 +92,17 @@ def run(
     _train(None, out, out if resume else None, seed)
 
 
-@app.command()
+@app.command(epilog=examples("engagegen evaluate runs/demo"))
 def evaluate(run_dir: Path = typer.Argument(..., help="A finished or interrupted run folder.")) -> None:
     """Re-run the final evaluation of a run's adapter (untuned, best-of-N, trained) and rewrite its report."""
-    from engagegen.training import evaluate_run
 
     with friendly_errors():
         summary = evaluate_run(run_dir)
     _show_summary(summary, run_dir)
 
 
-@app.command()
+@app.command(epilog=examples("engagegen report runs/demo"))
 def report(run_dir: Path = typer.Argument(..., help="A run folder with summary.json.")) -> None:
     """Write (or rewrite) a run's self-contained report.html."""
-    from engagegen.report import run_report
-
     with friendly_errors():
         console.print(f"report: {run_report(run_dir)}")

@@ -31,10 +31,10 @@ import numba
 import numpy as np
 
 from engagegen.engagement import _bcm_kernels as kernels
-from engagegen.engagement.base import Interval, Optimum
+from engagegen.engagement.base import EngagementError, Interval, Optimum
 from engagegen.network.graph import SocialNetwork
 
-__all__ = ["engagement_breakpoints", "exact_optimum", "near_optimal_intervals"]
+__all__ = ["engagement_breakpoints", "exact_optimum", "near_optimal_intervals", "steps_to_optimum"]
 
 SWEEP = "segment-tree connectivity sweep"
 SEARCH = "branch-and-bound reachability search"
@@ -219,8 +219,15 @@ def _leaf_runs(b: np.ndarray, point_value: np.ndarray, segment_value: np.ndarray
     )
 
 
-def _leaves_to_optimum(b: np.ndarray, point_value: np.ndarray, segment_value: np.ndarray, method: str) -> Optimum:
-    """The optimum from the values of the points and segments (-1: known to be below the best)."""
+def steps_to_optimum(b: np.ndarray, point_value: np.ndarray, segment_value: np.ndarray, method: str) -> Optimum:
+    """The optimum of a step function of s given at every breakpoint ``b[j]`` (``point_value``) and on
+    every open segment between them (``segment_value``; -1: known to be below the best; segments
+    holding no float are skipped): the maximal runs of the best value, the message in the widest.
+    Every engagement model whose engagement is piecewise constant in s finds its exact optimum here.
+
+    >>> steps_to_optimum(np.array([0.0, 0.5, 1.0]), np.array([1, 2, 1]), np.array([2, 0]), "steps").intervals
+    (Interval(lo=0.0, hi=0.5, lo_closed=False, hi_closed=True),)
+    """
     present = np.concatenate([point_value, segment_value[_filled(b)]])
     best = int(present.max())
     intervals = _leaf_runs(b, point_value, segment_value, best)
@@ -246,14 +253,14 @@ def _optimum_from_segments(
     point_value[points] = kernels.engagement_batch(
         seg.indptr, seg.indices, seg.opinions, seg.source, epsilon, epsilon_backfire, seg.breakpoints[points]
     )
-    return _leaves_to_optimum(seg.breakpoints, point_value, np.where(filled, value, -1), method)
+    return steps_to_optimum(seg.breakpoints, point_value, np.where(filled, value, -1), method)
 
 
 def _optimum(network: SocialNetwork, seg: _Segments, epsilon: float, epsilon_backfire: float, method: str) -> Optimum:
     if method == "auto":
         method = "sweep" if network.is_symmetric else "search"
     if method == "sweep" and not network.is_symmetric:
-        raise ValueError("the connectivity sweep needs a symmetric network (every edge u -> v with its twin v -> u)")
+        raise EngagementError("the connectivity sweep needs a symmetric network (every edge u -> v with its twin v -> u)")
     if method == "sweep":
         value = kernels.connectivity_sweep(
             seg.indptr, seg.indices, seg.source, seg.range_lo, seg.range_hi, seg.n_segments, numba.get_num_threads()
@@ -261,7 +268,7 @@ def _optimum(network: SocialNetwork, seg: _Segments, epsilon: float, epsilon_bac
         return _optimum_from_segments(seg, value, value, epsilon, epsilon_backfire, SWEEP)
     if method == "search":
         return _optimum_from_segments(seg, *_search_values(seg), epsilon, epsilon_backfire, SEARCH)
-    raise ValueError(f"method must be 'auto', 'sweep' or 'search', got {method!r}")
+    raise EngagementError(f"method must be 'auto', 'sweep' or 'search', got {method!r}")
 
 
 def _leaf_ranges(seg: _Segments, epsilon: float, epsilon_backfire: float) -> tuple[np.ndarray, np.ndarray]:
@@ -361,4 +368,4 @@ def _brute_force_optimum(network: SocialNetwork, source: int, epsilon: float, ep
     messages = np.unique(np.concatenate([b, inside]))  # "inside" an empty segment is an end: ignored
     value = kernels.engagement_batch(network.indptr, network.indices, network.opinions, source, epsilon, epsilon_backfire, messages)
     at = dict(zip(messages.tolist(), value.tolist()))
-    return _leaves_to_optimum(b, np.array([at[v] for v in b]), np.array([at[v] for v in inside]), "brute force")
+    return steps_to_optimum(b, np.array([at[v] for v in b]), np.array([at[v] for v in inside]), "brute force")

@@ -24,7 +24,7 @@ from engagegen.generation.base import GenerationError
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["DEFAULT_TEMPLATES", "PromptMode", "PromptTemplate", "build_prompts", "read_posts", "to_chat"]
+__all__ = ["DEFAULT_TEMPLATES", "PromptMode", "PromptTemplate", "build_prompts", "read_posts", "to_chat", "message_text"]
 
 PromptMode = Literal["completion", "instruction", "reply"]
 PROMPT_MODES: tuple[str, ...] = get_args(PromptMode)
@@ -124,6 +124,20 @@ def to_chat(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
     return tokenizer.apply_chat_template(
         [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
     )
+
+
+def message_text(item: Any) -> str:
+    """A prompt or completion as plain text: TRL passes strings, or lists of chat messages (the
+    system turn left out).
+
+    >>> message_text([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Cats?"}])
+    'Cats?'
+    """
+    if isinstance(item, str):
+        return item
+    if isinstance(item, list) and all(isinstance(m, dict) and "content" in m for m in item):
+        return "\n".join(str(m["content"]) for m in item if m.get("role") != "system")
+    raise GenerationError(f"cannot read text from a prompt or completion of type {type(item).__name__}")
 
 
 def _post_of(record: Any, where: str) -> str:

@@ -1,8 +1,11 @@
 """Talking with the agent model by hand: each answer comes with its live reward breakdown.
 
->>> # session = ChatSession(LocalModel(adapter="runs/demo/adapter"), reward)
->>> # turn = session.ask("What do you think about cats?")
->>> # turn.text, turn.breakdown.engaged[0], describe(turn.breakdown, reward.optimum.value)
+With a language model (this loads SmolLM2 and a trained adapter, so it is not run as a test; the
+``engagegen chat`` command is this loop)::
+
+    session = ChatSession(LocalModel(adapter="runs/demo/adapter"), reward)  # reward: an EngagementReward
+    turn = session.ask("What do you think about cats?")
+    turn.text, turn.breakdown.engaged[0], describe(turn.breakdown, reward.optimum.value)
 """
 
 from __future__ import annotations

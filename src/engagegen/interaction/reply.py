@@ -20,11 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from engagegen import scoring
 from engagegen.engagement.base import Cascade, EngagementError, Optimum, check_messages, check_source
+from engagegen.engagement.optimum import steps_to_optimum
+from engagegen.generation.prompts import message_text
 from engagegen.network.graph import NetworkError, SocialNetwork
-from engagegen.recommend.cascade import steps_to_optimum
 from engagegen.reward import EngagementReward, RewardBreakdown, RewardConfig, RewardError
-from engagegen.reward.engagement_reward import _copies
+from engagegen.scoring.form import copies
 
 __all__ = ["ReplyEngagement", "ReplyTarget", "ReplyReward", "reply_audience"]
 
@@ -115,7 +117,7 @@ class ReplyEngagement:
         point = self.engagement(network, source, b)
         segment = np.full(len(b) - 1, -1, np.int64)
         segment[filled] = self.engagement(network, source, inside[filled])
-        return steps_to_optimum(b, point, segment, filled, f"every step over the reply's audience ({len(b)} breakpoints)")
+        return steps_to_optimum(b, point, segment, f"every step over the reply's audience ({len(b)} breakpoints)")
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,6 @@ class ReplyReward:
         embedder: Any = None,
         config: RewardConfig | None = None,
     ) -> None:
-        from engagegen import scoring
-
         targets = list(targets)
         if not targets:
             raise RewardError("ReplyReward needs at least one post to reply to")
@@ -215,8 +215,6 @@ class ReplyReward:
                         **options: Any) -> ReplyReward:
         """One target per post of a CSV/JSONL file: its text, its author (a user id, or a label of
         ``network.node_ids``) and, optionally, thread participants (ids separated by ``;``)."""
-        from engagegen.scoring import read_posts
-
         labels = None if network.node_ids is None else {str(v): i for i, v in enumerate(network.node_ids.tolist())}
 
         def user(raw: Any, line: int, what: str) -> int:
@@ -230,7 +228,7 @@ class ReplyReward:
             return int(text)
 
         targets = []
-        for rec in read_posts(path, text_column):
+        for rec in scoring.read_posts(path, text_column):
             if not rec.text.strip():
                 raise RewardError(f"{path}, line {rec.line}: the post is empty")
             if rec.fields.get(author_column) in (None, ""):
@@ -280,18 +278,16 @@ class ReplyReward:
             post = self.targets[int(which[i])].text
             if out.flagged[i] or not text.strip():
                 total[i] = 0.0
-            elif _copies(post, text, self.copy_threshold):
+            elif copies(post, text, self.copy_threshold):
                 total[i], reason[i] = 0.0, "copies the post"
         self.last = replace(out, total=total, reason=reason)
         return self.last
 
     def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] | None = None, **kwargs: Any) -> list[float]:
-        from engagegen.reward.engagement_reward import _as_text
-
         if completions is None or prompts is None:
             raise RewardError("the reply reward needs prompts= and completions=")
-        texts = [_as_text(c) for c in completions]
-        out = self.score(texts, [_as_text(p) for p in prompts])
+        texts = [message_text(c) for c in completions]
+        out = self.score(texts, [message_text(p) for p in prompts])
         log_metric = kwargs.get("log_metric")
         if callable(log_metric):
             for key, value in out.summary().items():

@@ -33,6 +33,7 @@ import numpy as np
 
 from engagegen.engagement.base import Cascade, EngagementError, Interval, Optimum, check_messages, check_source
 from engagegen.engagement.bounded_confidence import CascadeSequence
+from engagegen.engagement.optimum import steps_to_optimum
 from engagegen.network.graph import SocialNetwork
 from engagegen.recommend import _kernels as K
 from engagegen.recommend.posts import PostPool, synthetic_posts
@@ -292,8 +293,8 @@ class RecommendedCascade:
             points_value = self._counts(network, prep, b)
             segment_value = np.full(len(b) - 1, -1, np.int64)
             segment_value[filled] = self._counts(network, prep, inside[filled])
-            return steps_to_optimum(b, points_value, segment_value, filled,
-                                     f"every step of the piecewise-constant engagement ({len(b) + int(filled.sum())} cells)")
+            return steps_to_optimum(b, points_value, segment_value,
+                                    f"every step of the piecewise-constant engagement ({len(b) + int(filled.sum())} cells)")
         grid = np.linspace(0.0, 1.0, self.grid_size)
         steps = np.concatenate([b, 0.5 * (b[:-1] + b[1:])])
         if len(grid) + len(steps) <= limit:
@@ -324,27 +325,3 @@ class RecommendedCascade:
                                     extra={**c.extra, "opinion_shift": shift}))
             current = current.with_opinions(c.opinions_after)
         return CascadeSequence(tuple(cascades), current.opinions.copy())
-
-
-def steps_to_optimum(b: np.ndarray, point_value: np.ndarray, segment_value: np.ndarray, filled: np.ndarray,
-                      method: str) -> Optimum:
-    """The optimum of a step function of s known at every breakpoint ``b[j]`` (``point_value``) and on
-    every open segment between them (``segment_value``; ``filled`` marks segments holding a float):
-    the maximal runs of the best value along point 0, segment 0, point 1, ... (empty segments skipped)."""
-    s = len(b) - 1
-    leaf = np.empty(2 * s + 1, np.int64)
-    leaf[0::2], leaf[1::2] = point_value, segment_value
-    present = np.ones(2 * s + 1, bool)
-    present[1::2] = filled
-    order = np.flatnonzero(present)
-    best = int(leaf[order].max())
-    at = (leaf[order] == best).astype(np.int8)
-    edges = np.diff(np.concatenate([[0], at, [0]]))
-    intervals = []
-    for first, last in zip(order[np.flatnonzero(edges == 1)], order[np.flatnonzero(edges == -1) - 1]):
-        intervals.append(Interval(float(b[first // 2]), float(b[(last + 1) // 2]),
-                                  lo_closed=bool(first % 2 == 0), hi_closed=bool(last % 2 == 0)))
-    widest = max(intervals, key=lambda iv: iv.width)
-    mid = widest.midpoint
-    message = mid if mid in widest else (widest.lo if widest.lo_closed else float(np.nextafter(widest.lo, 2.0)))
-    return Optimum(value=best, message=message, intervals=tuple(intervals), exact=True, method=method)

@@ -17,6 +17,7 @@ import numpy as np
 
 from engagegen.network.graph import SocialNetwork
 from engagegen.recommend.profiles import RecommendError, UserProfiles, unit_rows
+from engagegen.scoring import Embedder, VaderOpinion
 
 __all__ = ["PostPool", "synthetic_posts", "posts_from_records", "one_hop_likes"]
 
@@ -236,12 +237,8 @@ def posts_from_records(
                 raise RecommendError(f"{where}, line {line}: field {name!r} = {fields[name]!r} is not a number") from None
         texts.append(text)
     if opinion is None:
-        from engagegen.scoring import VaderOpinion
-
         opinion = VaderOpinion()
     if embedder is None:
-        from engagegen.scoring import Embedder
-
         embedder = Embedder.shared()
     values = np.clip(np.asarray(opinion.score(texts), dtype=np.float64), 0.0, 1.0)
     return PostPool(np.asarray(authors, np.int64), values, embedder.encode(texts),

@@ -2,7 +2,6 @@
 
 from engagegen.report.calibration_report import calibration_report
 from engagegen.report.grid_report import grid_report
-from engagegen.report.html import figure_tag, page, table_tag
 from engagegen.report.run_report import ReportError, run_report
 
-__all__ = ["run_report", "grid_report", "calibration_report", "ReportError", "figure_tag", "page", "table_tag"]
+__all__ = ["run_report", "grid_report", "calibration_report", "ReportError"]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from engagegen.calibration.fitting import CalibrationResult, ForecastSummary
-from engagegen.report.html import figure_tag, page, table_tag
+from engagegen.html_page import figure_tag, page, table_tag
 
 __all__ = ["calibration_report", "TABLE_COLUMNS"]
 

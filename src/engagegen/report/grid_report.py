@@ -16,8 +16,10 @@ import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
+from engagegen.experiments import GridError, ResultsLog, load_grid_folder, results_rows, write_results_table
+from engagegen.experiments.config import value_label
 from engagegen.files import atomic_write_bytes, atomic_write_text
-from engagegen.report.html import page, table_tag
+from engagegen.html_page import page, table_tag
 from engagegen.report.run_report import ReportError
 
 __all__ = ["grid_report", "POLICY_LABELS"]
@@ -133,8 +135,6 @@ def _as_key(value: Any) -> Any:
 
 def _cell(value: Any) -> Any:
     """A grid value for a table cell or title: numbers stay numbers, the rest as short text."""
-    from engagegen.experiments.config import value_label
-
     return value if isinstance(value, (int, float, bool)) or value is None else value_label(value)
 
 
@@ -213,9 +213,6 @@ def _cell_rows(grid: Any, rows: list[dict[str, Any]]) -> tuple[list[dict[str, An
 
 def grid_report(grid_dir: str | Path) -> Path:
     """Write ``report.html`` (and ``figures/*.png``, the results table) into a grid folder; return the page's path."""
-    from engagegen.experiments import GridError, load_grid_folder
-    from engagegen.experiments.results import ResultsLog, results_rows, write_results_table
-
     grid_dir = Path(grid_dir)
     try:
         grid = load_grid_folder(grid_dir)

@@ -13,7 +13,10 @@ import numpy as np
 from engagegen.errors import EngagegenError
 from engagegen.experiments import describe_target, run_posts_target
 from engagegen.files import atomic_write_text
-from engagegen.report.html import figure_tag, page, table_tag
+from engagegen.html_page import figure_tag, page, table_tag
+from engagegen.network import SocialNetwork, place_agent
+from engagegen.training import load_run
+from engagegen.training.build import build_engagement
 
 __all__ = ["run_report", "ReportError"]
 
@@ -99,10 +102,6 @@ def _components_figure(metrics: list[dict]) -> Any:
 def _network_figure(run_dir: Path, message: float | None) -> Any:
     """The network coloured by opinion, the agent as a star, users a post with value ``message`` engages ringed."""
     import networkx as nx
-
-    from engagegen.network import SocialNetwork, place_agent
-    from engagegen.training import load_run
-    from engagegen.training.build import build_engagement
 
     plt = _plt()
     cfg = load_run(run_dir)

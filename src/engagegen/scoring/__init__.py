@@ -19,6 +19,7 @@ from engagegen.scoring.base import (
     ScoringError,
     ScoringWarning,
     TextScorer,
+    TextsTypeError,
     check_texts,
 )
 from engagegen.scoring.embedding import Embedder, bundled_model_path
@@ -44,6 +45,7 @@ __all__ = [
     "BatchScorer",
     "Scores",
     "ScoringError",
+    "TextsTypeError",
     "ScoringWarning",
     "MissingExtraError",
     "check_texts",

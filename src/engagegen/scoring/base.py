@@ -25,6 +25,7 @@ __all__ = [
     "BatchScorer",
     "Scores",
     "ScoringError",
+    "TextsTypeError",
     "ScoringWarning",
     "MissingExtraError",
     "check_texts",
@@ -38,6 +39,10 @@ INSTALL_HINT = "pip install 'engagegen[scoring]'"
 
 class ScoringError(EngagegenError, ValueError):
     """A scorer that is misconfigured, or a model or file it cannot use; the message says which."""
+
+
+class TextsTypeError(EngagegenError, TypeError):
+    """Texts given to a scorer that are not a sequence of strings (a single string, a number...)."""
 
 
 class ScoringWarning(UserWarning):
@@ -106,14 +111,14 @@ def check_texts(texts: Any, *, max_chars: int | None = None, scorer: str = "scor
     ['', 'empty text']
     """
     if isinstance(texts, (str, bytes)):
-        raise TypeError(f"{scorer} takes a sequence of texts, got a single {type(texts).__name__}; wrap it in a list")
+        raise TextsTypeError(f"{scorer} takes a sequence of texts, got a single {type(texts).__name__}; wrap it in a list")
     try:
         items = list(texts)
     except TypeError:
-        raise TypeError(f"{scorer} takes a sequence of texts, got {type(texts).__name__}") from None
+        raise TextsTypeError(f"{scorer} takes a sequence of texts, got {type(texts).__name__}") from None
     for i, text in enumerate(items):
         if not isinstance(text, str):
-            raise TypeError(f"{scorer}: the text at position {i} is a {type(text).__name__}, not a str: {text!r:.60}")
+            raise TextsTypeError(f"{scorer}: the text at position {i} is a {type(text).__name__}, not a str: {text!r:.60}")
     reasons = [""] * len(items)
     if max_chars is not None:
         long = [i for i, text in enumerate(items) if len(text) > max_chars]

@@ -4,7 +4,8 @@
 the same :meth:`Embedder.shared` instance, so the model loads once and a post embedded by one is
 taken from the cache by the other.
 
->>> # emb = Embedder.shared(); emb.encode(["Cats are great.", "Taxes are due."]).shape -> (2, 384)
+>>> Embedder.shared().encode(["Cats are great.", "Taxes are due."]).shape
+(2, 384)
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The form of a post: whether it loops, and whether it ends where a sentence ends.
+"""The form of a post: whether it loops, whether it ends where a sentence ends, whether it copies.
 
-Two checks a reader makes before reading a post for its content: a post that repeats itself
-(degenerate) or stops mid-sentence (cut off by a length limit) is not one anybody would publish.
+Checks a reader makes before reading a post for its content: a post that repeats itself
+(degenerate), stops mid-sentence (cut off by a length limit) or copies the text it answers (its
+prompt, the post it replies to) is not one anybody would publish.
 
 >>> is_degenerate("cats are cats are cats are cats")
 True
@@ -11,14 +12,17 @@ True
 False
 >>> up_to_last_sentence("My cat stole my seat. Then she looked at me and")
 'My cat stole my seat.'
+>>> copies("Cats are the best pets.", "cats are the best pets!", 0.8)
+True
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from difflib import SequenceMatcher
 
-__all__ = ["is_degenerate", "ends_a_sentence", "up_to_last_sentence"]
+__all__ = ["is_degenerate", "ends_a_sentence", "up_to_last_sentence", "copies"]
 
 # Trailing social-media furniture a sentence may be followed by: hashtags, mentions, links.
 _TRAILING_TAG = re.compile(r"(?:\s+|^)(?:#\w+|@\w+|https?://\S+)$")
@@ -69,3 +73,11 @@ def up_to_last_sentence(text: str) -> str:
         if ends_a_sentence(head):
             return head
     return text
+
+
+def copies(source: str, text: str, threshold: float) -> bool:
+    """True when ``text``'s character similarity to ``source`` (case ignored) is at least ``threshold``.
+    ``quick_ratio`` bounds ``ratio`` from above and is far cheaper, so most texts are cleared without
+    the full match."""
+    matcher = SequenceMatcher(None, source.lower(), text.lower())
+    return matcher.quick_ratio() >= threshold and matcher.ratio() >= threshold

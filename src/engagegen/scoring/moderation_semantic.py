@@ -11,8 +11,9 @@ settings, no pickles) is trained by ``scripts/moderation.py train`` on the label
 ``tests/data/moderation/`` and the older red-team/ordinary lists, never on the held-out halves;
 docs/moderation.md has the method and the measured numbers.
 
->>> # clf = SemanticModerator.bundled()
->>> # clf.harm(["Drown every stray cat you see.", "My cat naps all day."])  -> probabilities ~[0.99, 0.0x]
+>>> harm, kinds = SemanticModerator.bundled().harm(["Drown every stray cat you see.", "My cat naps all day."])
+>>> (harm > 0.5).tolist()
+[True, False]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from engagegen.files import InputFileError, atomic_write_bytes, atomic_write_text, read_text
 from engagegen.scoring.base import ScoringError, require
 from engagegen.scoring.embedding import BUNDLED, Embedder
 
@@ -112,8 +114,6 @@ class SemanticModerator:
         """Write ``semantic.safetensors`` (weights) and ``semantic.json`` (classes, threshold, training info)."""
         from safetensors.numpy import save as save_tensors
 
-        from engagegen.files import atomic_write_bytes, atomic_write_text
-
         folder = Path(folder)
         atomic_write_bytes(folder / _WEIGHTS, save_tensors({"coef": np.ascontiguousarray(self.coef, np.float32),
                                                             "intercept": np.ascontiguousarray(self.intercept, np.float32)}))
@@ -127,8 +127,6 @@ class SemanticModerator:
         """Read a classifier written by :meth:`save`."""
         from safetensors import SafetensorError
         from safetensors.numpy import load as load_tensors
-
-        from engagegen.files import InputFileError, read_text
 
         folder = Path(folder)
         try:

@@ -4,9 +4,12 @@ This is the paper's recipe for real data (embeddings, then calibrated logistic r
 the bundled MiniLM instead of DeBERTa. It replaces a movie-review sentiment model as a stance
 proxy: it learns what "for" and "against" look like on your topic.
 
->>> # clf = StanceClassifier().fit(texts, labels)        # labels: 1 = for, 0 = against
->>> # clf.cross_validate(texts, labels).accuracy
->>> # clf.save("scorer/"); StanceClassifier.load("scorer/").score(["Cats rule."])
+Trained on your labelled posts (it needs a few hundred to mean anything, so it is not run as a
+test; ``engagegen scorer train`` is this)::
+
+    clf = StanceClassifier().fit(texts, labels)        # labels: 1 = for, 0 = against
+    clf.cross_validate(texts, labels).accuracy
+    clf.save("scorer/"); StanceClassifier.load("scorer/").score(["Cats rule."])
 
 Saved models are a JSON file (settings, embedder, checksum) and a numpy ``.npz`` file (the
 coefficients of each calibrated fold's logistic regression and its sigmoid or isotonic

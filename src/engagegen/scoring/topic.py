@@ -1,8 +1,10 @@
 """Topic alignment: how much a post is about the topic, by embedding similarity (and optional keywords).
 
->>> # t = TopicAlignment("cats", keywords=["cat", "kitten"])
->>> # t.score(["My cat naps all day.", "Interest rates rose again."])
->>> # -> about [0.58, 0.09]: cosine 0.48 plus the keyword bonus 0.1, and cosine 0.09
+>>> t = TopicAlignment("cats", keywords=["cat", "kitten"])
+>>> t.score(["My cat naps all day.", "Interest rates rose again."]).round(2).tolist()
+[0.58, 0.09]
+
+The first is cosine 0.48 plus the keyword bonus 0.1, the second cosine 0.09.
 """
 
 from __future__ import annotations

@@ -6,9 +6,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engagegen.engagement import EngagementModel
-from engagegen.network import SocialNetwork
+from engagegen import scoring
+from engagegen.engagement import (
+    BoundedConfidenceCascade,
+    EngagementModel,
+    FriedkinJohnsen,
+    IndependentCascade,
+    LinearThreshold,
+    NoisyBoundedConfidence,
+)
+from engagegen.generation.loading import EMBEDDED_MODEL, embedded_model_dir
+from engagegen.interaction import ReplyReward
+from engagegen.network import SocialNetwork, load_edgelist, paper_network, place_agent, planted_partition_network
+from engagegen.recommend import RecommendedCascade, UserProfiles, make_recommender, synthetic_interests
 from engagegen.reward import EngagementReward
+from engagegen.config import ConfigError
 from engagegen.training.config import EngagementConfig, NetworkConfig, RunConfig, ScoringConfig
 
 __all__ = ["build_network", "build_engagement", "build_opinion_scorer", "build_fluency", "build_reward", "Audience",
@@ -27,48 +39,40 @@ def _preset(value: str | float) -> str | float:
 
 def build_network(cfg: NetworkConfig) -> SocialNetwork:
     """The configured network (generators draw from ``cfg.seed``)."""
-    from engagegen import network
-
     seed = cfg.seed
     if cfg.source == "paper":
-        return network.paper_network(opinions=cfg.opinions, modularity=_preset(cfg.modularity),
-                                     homophily=_preset(cfg.homophily), n_users=cfg.n_users, seed=seed)
+        return paper_network(opinions=cfg.opinions, modularity=_preset(cfg.modularity),
+                             homophily=_preset(cfg.homophily), n_users=cfg.n_users, seed=seed)
     if cfg.source == "planted":
-        return network.planted_partition_network(n_users=cfg.n_users, avg_degree=cfg.avg_degree,
-                                                 n_communities=cfg.n_communities, opinions=cfg.opinions,
-                                                 homophily=_preset(cfg.homophily), seed=seed)
+        return planted_partition_network(n_users=cfg.n_users, avg_degree=cfg.avg_degree,
+                                         n_communities=cfg.n_communities, opinions=cfg.opinions,
+                                         homophily=_preset(cfg.homophily), seed=seed)
     path = Path(str(cfg.path))
     if path.suffix == ".npz":
         return SocialNetwork.load(path)
-    return network.load_edgelist(path, opinions=cfg.opinions_file, direction=cfg.direction)
+    return load_edgelist(path, opinions=cfg.opinions_file, direction=cfg.direction)
 
 
 def build_engagement(cfg: EngagementConfig, seed: int, network: SocialNetwork | None = None) -> EngagementModel:
     """The configured engagement model (``feed`` builds its users' profiles from ``network``)."""
-    from engagegen import engagement
-
     if cfg.model == "bcm":
-        return engagement.BoundedConfidenceCascade(epsilon=cfg.epsilon)
+        return BoundedConfidenceCascade(epsilon=cfg.epsilon)
     if cfg.model == "bcm-noisy":
-        return engagement.NoisyBoundedConfidence(epsilon=cfg.epsilon, p=cfg.p, noise=cfg.noise, n_runs=cfg.n_runs, seed=seed)
+        return NoisyBoundedConfidence(epsilon=cfg.epsilon, p=cfg.p, noise=cfg.noise, n_runs=cfg.n_runs, seed=seed)
     if cfg.model == "ic":
-        return engagement.IndependentCascade(p=cfg.p, epsilon=cfg.epsilon, n_runs=cfg.n_runs, seed=seed)
+        return IndependentCascade(p=cfg.p, epsilon=cfg.epsilon, n_runs=cfg.n_runs, seed=seed)
     if cfg.model == "lt":
-        return engagement.LinearThreshold(epsilon=cfg.epsilon, n_runs=cfg.n_runs, seed=seed)
+        return LinearThreshold(epsilon=cfg.epsilon, n_runs=cfg.n_runs, seed=seed)
     if cfg.model == "fj":
-        return engagement.FriedkinJohnsen()
+        return FriedkinJohnsen()
     if network is None:
-        raise ValueError("engagement.model 'feed' needs the network to build its users' feeds")
-    from engagegen.recommend import RecommendedCascade, UserProfiles, make_recommender, synthetic_interests
-
+        raise ConfigError("engagement.model 'feed' needs the network to build its users' feeds")
     profiles = UserProfiles(network, synthetic_interests(network, seed=seed))
     return RecommendedCascade(make_recommender(cfg.recommender, profiles), k=cfg.k, rounds=cfg.rounds,
                               follow_share=cfg.follow_share, epsilon=cfg.epsilon, seed=seed)
 
 
 def build_opinion_scorer(cfg: ScoringConfig) -> Any:
-    from engagegen import scoring
-
     if cfg.opinion == "vader":
         return scoring.VaderOpinion()
     if cfg.opinion == "stance":
@@ -89,9 +93,6 @@ class Audience:
 def build_fluency(cfg: ScoringConfig) -> Any:
     """The fluency scorer, with perplexity under ``cfg.fluency_model`` when one is set (the embedded
     model is read from its float32 copy in the engagegen cache, made on first use)."""
-    from engagegen import scoring
-    from engagegen.generation.loading import EMBEDDED_MODEL, embedded_model_dir
-
     if cfg.fluency_model is None:
         return scoring.Fluency()
     model = str(embedded_model_dir()) if cfg.fluency_model == EMBEDDED_MODEL else cfg.fluency_model
@@ -102,11 +103,7 @@ def build_fluency(cfg: ScoringConfig) -> Any:
 def build_reward(cfg: RunConfig, network: SocialNetwork, agent: int, engagement: EngagementModel) -> Any:
     """The run's reward: :class:`EngagementReward`, or in reply mode a :class:`ReplyReward` over the
     posts of ``generation.reply_posts`` (their authors' audiences)."""
-    from engagegen import scoring
-
     if cfg.generation.mode == "reply":
-        from engagegen.interaction import ReplyReward
-
         return ReplyReward.from_posts_file(network, agent, str(cfg.generation.reply_posts), build_opinion_scorer(cfg.scoring),
                                            epsilon=cfg.engagement.epsilon, config=cfg.reward,
                                            fluency=build_fluency(cfg.scoring))
@@ -118,8 +115,6 @@ def build_reward(cfg: RunConfig, network: SocialNetwork, agent: int, engagement:
 
 
 def build_audience(cfg: RunConfig) -> Audience:
-    from engagegen.network import place_agent
-
     net = build_network(cfg.network)
     agent = place_agent(net, cfg.agent)
     model = build_engagement(cfg.engagement, cfg.network.seed, net)

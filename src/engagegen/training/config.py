@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from engagegen.config import from_dict, load_yaml
+from engagegen.config import ConfigError, from_dict, load_yaml
 from engagegen.reward import RewardConfig
 from engagegen.training.schedule import StageConfig
 
@@ -56,9 +56,9 @@ class NetworkConfig:
 
     def __post_init__(self) -> None:
         if self.source == "file" and not self.path:
-            raise ValueError("network.path is required when network.source is 'file'")
+            raise ConfigError("network.path is required when network.source is 'file'")
         if self.n_users < 2:
-            raise ValueError(f"network.n_users must be at least 2, got {self.n_users}")
+            raise ConfigError(f"network.n_users must be at least 2, got {self.n_users}")
 
 
 @dataclass(frozen=True)
@@ -85,17 +85,17 @@ class EngagementConfig:
 
     def __post_init__(self) -> None:
         if not self.epsilon > 0:
-            raise ValueError(f"engagement.epsilon must be > 0, got {self.epsilon}")
+            raise ConfigError(f"engagement.epsilon must be > 0, got {self.epsilon}")
         if not 0 <= self.p <= 1:
-            raise ValueError(f"engagement.p must be in [0, 1], got {self.p}")
+            raise ConfigError(f"engagement.p must be in [0, 1], got {self.p}")
         if not 0 <= self.noise <= 1:
-            raise ValueError(f"engagement.noise must be in [0, 1], got {self.noise}")
+            raise ConfigError(f"engagement.noise must be in [0, 1], got {self.noise}")
         if self.n_runs < 1:
-            raise ValueError(f"engagement.n_runs must be >= 1, got {self.n_runs}")
+            raise ConfigError(f"engagement.n_runs must be >= 1, got {self.n_runs}")
         if self.k < 1 or self.rounds < 1:
-            raise ValueError(f"engagement.k and engagement.rounds must be >= 1, got {self.k} and {self.rounds}")
+            raise ConfigError(f"engagement.k and engagement.rounds must be >= 1, got {self.k} and {self.rounds}")
         if not 0 <= self.follow_share <= 1:
-            raise ValueError(f"engagement.follow_share must be in [0, 1], got {self.follow_share}")
+            raise ConfigError(f"engagement.follow_share must be in [0, 1], got {self.follow_share}")
 
 
 @dataclass(frozen=True)
@@ -119,12 +119,12 @@ class ScoringConfig:
 
     def __post_init__(self) -> None:
         if self.opinion != "vader" and not self.opinion_model:
-            raise ValueError(f"scoring.opinion_model is required for opinion scorer {self.opinion!r}")
+            raise ConfigError(f"scoring.opinion_model is required for opinion scorer {self.opinion!r}")
         if self.fluency_model is not None and not self.fluency_model.strip():
-            raise ValueError("scoring.fluency_model must name a model (or be null for no perplexity)")
+            raise ConfigError("scoring.fluency_model must name a model (or be null for no perplexity)")
         ppl = self.fluency_perplexity
         if len(ppl) != 2 or not 0 < ppl[0] < ppl[1] or not all(math.isfinite(v) for v in ppl):
-            raise ValueError(f"scoring.fluency_perplexity must be [good, bad] with 0 < good < bad, got {ppl}")
+            raise ConfigError(f"scoring.fluency_perplexity must be [good, bad] with 0 < good < bad, got {ppl}")
 
 
 @dataclass(frozen=True)
@@ -147,13 +147,13 @@ class GenerationConfig:
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
-            raise ValueError(f"generation.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+            raise ConfigError(f"generation.max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if not self.temperature > 0:
-            raise ValueError(f"generation.temperature must be > 0, got {self.temperature}")
+            raise ConfigError(f"generation.temperature must be > 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"generation.top_p must be in (0, 1], got {self.top_p}")
+            raise ConfigError(f"generation.top_p must be in (0, 1], got {self.top_p}")
         if self.mode == "reply" and not self.reply_posts:
-            raise ValueError("generation.reply_posts (a CSV/JSONL of posts) is required in reply mode")
+            raise ConfigError("generation.reply_posts (a CSV/JSONL of posts) is required in reply mode")
 
 
 def _default_stages() -> list[StageConfig]:
@@ -209,26 +209,26 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         if not self.stages:
-            raise ValueError("training.stages must hold at least one stage")
+            raise ConfigError("training.stages must hold at least one stage")
         for name in ("group_size", "prompts_per_step", "lora_r", "lora_alpha", "checkpoint_every", "keep_checkpoints",
                      "patience"):
             if getattr(self, name) < 1:
-                raise ValueError(f"training.{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"training.{name} must be >= 1, got {getattr(self, name)}")
         if self.group_size < 2:
-            raise ValueError(f"training.group_size must be >= 2 (group-relative RL compares posts), got {self.group_size}")
+            raise ConfigError(f"training.group_size must be >= 2 (group-relative RL compares posts), got {self.group_size}")
         if self.budget is not None and self.budget < 1:
-            raise ValueError(f"training.budget must be >= 1 step (or null), got {self.budget}")
+            raise ConfigError(f"training.budget must be >= 1 step (or null), got {self.budget}")
         if not 0 < self.goal <= 1:
-            raise ValueError(f"training.goal must be in (0, 1], got {self.goal}")
+            raise ConfigError(f"training.goal must be in (0, 1], got {self.goal}")
         if not 0 <= self.min_improvement < 1:
-            raise ValueError(f"training.min_improvement must be in [0, 1), got {self.min_improvement}")
+            raise ConfigError(f"training.min_improvement must be in [0, 1), got {self.min_improvement}")
         if self.beta < 0:
-            raise ValueError(f"training.beta must be >= 0, got {self.beta}")
+            raise ConfigError(f"training.beta must be >= 0, got {self.beta}")
         if not 0 <= self.lora_dropout < 1:
-            raise ValueError(f"training.lora_dropout must be in [0, 1), got {self.lora_dropout}")
+            raise ConfigError(f"training.lora_dropout must be in [0, 1), got {self.lora_dropout}")
         unknown = set(self.report_to) - {"tensorboard", "wandb"}
         if unknown:
-            raise ValueError(f"training.report_to accepts 'tensorboard' and 'wandb', got {sorted(unknown)}")
+            raise ConfigError(f"training.report_to accepts 'tensorboard' and 'wandb', got {sorted(unknown)}")
 
     @property
     def steps(self) -> int:
@@ -259,7 +259,7 @@ class EvaluationConfig:
     def __post_init__(self) -> None:
         for name in ("every", "during_samples", "samples", "best_of_n_top", "best_of_n_max", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"evaluation.{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"evaluation.{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -280,7 +280,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if not self.topic.strip():
-            raise ValueError("topic must not be empty: posts are scored for alignment with it")
+            raise ConfigError("topic must not be empty: posts are scored for alignment with it")
 
 
 def load_run_config(path: str | Path, overrides: dict | None = None) -> RunConfig:

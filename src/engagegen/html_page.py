@@ -1,4 +1,13 @@
-"""Self-contained HTML pages: inline CSS, figures as embedded PNG, sortable tables, no external assets."""
+"""Self-contained HTML pages: inline CSS, figures as embedded PNG, sortable tables, no external assets.
+
+Low level (beside :mod:`engagegen.files`), so that every package that writes a page (analysis,
+report) uses the one style without depending on the report package.
+
+>>> table_tag([{"model": "bcm", "engaged": 0.5}])
+'<table class="sortable"><thead><tr><th>model</th><th>engaged</th></tr></thead><tbody><tr><td>bcm</td><td class="num" data-value="0.5">0.5</td></tr></tbody></table>'
+>>> page("Cats", "<p>hi</p>").startswith('<!DOCTYPE html><html lang="en">')
+True
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ grid runner::
     engagegen grid run configs/recommenders.yaml --out runs/recommenders
     engagegen recommend compare runs/recommenders
 
+It is an experiment over a grid folder (it reads the grid's records and trains nothing), so it lives
+with the experiments, above the recommenders it compares.
+
 :func:`compare_exposure_models` is the second step. For every configuration whose run finished
 (``runs/<id>/summary.json``), it posts the trained policy's evaluation posts one after another in
 multi-shot mode (the opinions of engaged users move by ``mu``), through that configuration's own
@@ -31,9 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from engagegen.analysis import polarization_index
+from engagegen.experiments import GridError, ResultsLog, load_grid_folder
 from engagegen.files import atomic_path, atomic_write_text
 from engagegen.network import SocialNetwork
-from engagegen.recommend.profiles import RecommendError
+from engagegen.recommend import RecommendError
+from engagegen.training.build import build_engagement
 
 __all__ = ["OUTPUT_FILES", "compare_exposure_models", "polarization_after"]
 
@@ -49,8 +55,6 @@ _SUMMARY_KEYS = ("optimum", "untuned_engaged_mean", "best_of_n_engaged_mean", "t
 
 def polarization_after(model: Any, network: SocialNetwork, agent: int, messages: Sequence[float]) -> dict[str, float]:
     """Opinion spread before and after posting ``messages`` in order (multi-shot)."""
-    from engagegen.analysis import polarization_index
-
     if hasattr(model, "simulate_sequence"):
         after = model.simulate_sequence(network, agent, np.asarray(messages, dtype=float)).opinions
     else:  # a model without multi-shot: opinions do not move
@@ -68,8 +72,6 @@ def _exposure_label(engagement: Any) -> str:
 
 
 def _load_grid(grid_dir: Path) -> Any:
-    from engagegen.experiments import GridError, load_grid_folder
-
     try:
         return load_grid_folder(grid_dir)
     except GridError as exc:
@@ -98,8 +100,6 @@ def _compare_run(cfg: Any, run_dir: Path, sequence_posts: int, baseline: dict[st
     Untuned and best-of-N come from the grid's own baselines when it scored them (best-of-N at the
     training's sample budget, mean of the top k), else from the run's summary (its small final pool).
     """
-    from engagegen.training.build import build_engagement
-
     summary = json.loads((run_dir / "summary.json").read_text())
     opinions = [r["opinion"] for r in _read_jsonl(run_dir / "samples.jsonl") if r.get("policy") == "trained"]
     if not opinions:
@@ -128,8 +128,6 @@ def compare_exposure_models(grid_dir: str | Path, *, sequence_posts: int = 32) -
     ``missing`` rows say why in ``reason``. Writes :data:`OUTPUT_FILES` into ``grid_dir``.
     Raises :class:`RecommendError` for a folder that is not a grid folder or has no finished run.
     """
-    from engagegen.experiments.results import ResultsLog
-
     if sequence_posts < 1:
         raise RecommendError(f"sequence_posts must be >= 1, got {sequence_posts}")
     grid_dir = Path(grid_dir)
