@@ -97,17 +97,17 @@ def reply(
         with console.status("scoring"):
             reward = ReplyReward(net, source, [ReplyTarget(post, author_id, participants)], VaderOpinion(),
                                  epsilon=epsilon, relevance_weight=relevance_weight)
-            out = reward.score(texts)
+            scored = reward.score(texts)
     optimum = reward.rewards[0].optimum.value
-    order = sorted(range(len(texts)), key=lambda i: -out.total[i])
+    order = sorted(range(len(texts)), key=lambda i: -scored.total[i])
     console.print(f"replies to user {author_id}: {len(readers)} reader(s), at most {optimum:g} can engage (agent {source})",
                   highlight=False)
     for rank, i in enumerate(order, 1):
-        flags = ", ".join(out.flags[i]) or "none"
-        reason = f" · {out.reason[i]}" if out.reason[i] else ""
-        line = (f"opinion {out.opinion[i]:.2f} · engages {out.engaged[i]:g} of {optimum:g} · relevance {out.topic[i]:.2f}"
+        flags = ", ".join(scored.flags[i]) or "none"
+        reason = f" · {scored.reason[i]}" if scored.reason[i] else ""
+        line = (f"opinion {scored.opinion[i]:.2f} · engages {scored.engaged[i]:g} of {optimum:g} · relevance {scored.topic[i]:.2f}"
                 f" · flags: {flags}{reason}")
-        console.print(Panel(Text(texts[i] or "(empty)"), title=f"#{rank} · reward {out.total[i]:.3f}", title_align="left",
+        console.print(Panel(Text(texts[i] or "(empty)"), title=f"#{rank} · reward {scored.total[i]:.3f}", title_align="left",
                             expand=False))
         console.print(Text(line, style="dim"))
     if out is not None:
@@ -115,7 +115,7 @@ def reply(
         writer = csv.writer(buf)
         writer.writerow(["reply", "opinion", "engaged", "optimum", "relevance", "flags", "reward", "reason"])
         for i in order:
-            writer.writerow([texts[i], out.opinion[i], out.engaged[i], optimum, out.topic[i], ";".join(out.flags[i]),
-                             out.total[i], out.reason[i]])
+            writer.writerow([texts[i], scored.opinion[i], scored.engaged[i], optimum, scored.topic[i], ";".join(scored.flags[i]),
+                             scored.total[i], scored.reason[i]])
         atomic_write_text(out, buf.getvalue())
         console.print(f"wrote [bold]{out}[/bold]")
