@@ -492,7 +492,7 @@ def test_a_run_report_shows_where_posts_must_land(trained_grid: tuple[GridConfig
 
     calls = []
     counted = lambda *args: calls.append(args) or engagegen.experiments.run_record.run_posts_target(*args)  # noqa: E731
-    monkeypatch.setattr(engagegen.experiments, "run_posts_target", counted)
+    monkeypatch.setattr(importlib.import_module("engagegen.cli.train_cmd"), "run_posts_target", counted)
     monkeypatch.setattr(importlib.import_module("engagegen.report.run_report"), "run_posts_target", counted)
     run_dir = out / "runs" / good.id
     with console.capture() as captured:

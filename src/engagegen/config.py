@@ -111,9 +111,9 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
 def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     """Build dataclass ``cls`` from a mapping, recursively; errors carry the dotted key path.
 
-    Validation in the dataclass's ``__post_init__`` raises :class:`ConfigError` naming the key (it is
-    passed on as it is) or a plain ValueError (reported as a ConfigError with the path); a TypeError
-    there is a bug and propagates.
+    Validation in the dataclass's ``__post_init__`` (a :class:`ConfigError`, or a plain ValueError)
+    is reported as a ConfigError with the path of a nested config in front (a grid's ``base``
+    names the whole path); a TypeError there is a bug and propagates.
     """
     if isinstance(data, cls):
         return data
@@ -134,9 +134,9 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
         raise _fail(f"{path}.{missing[0]}" if path else missing[0], "required key is missing")
     try:
         return cls(**kwargs)
-    except ConfigError:
-        raise
-    except ValueError as exc:  # validation in __post_init__ that raises a plain ValueError: given its key path
+    except ConfigError as exc:  # validation in __post_init__ naming its key: a nested config's path goes first
+        raise (_fail(path, str(exc)) if path else exc) from None
+    except ValueError as exc:  # validation by a plain ValueError: given the key path
         raise _fail(path, str(exc)) from None
 
 
