@@ -24,17 +24,17 @@ from engagegen.config import ConfigError, from_dict
 from engagegen.files import atomic_path
 from engagegen.network import place_agent
 from engagegen.training.build import build_engagement
-from engagegen.training.config import EngagementConfig
+from engagegen.training.config import BUILT_IN_MODELS, EngagementConfig
 
-_MODELS: tuple[str, ...] = get_args(get_type_hints(EngagementConfig)["model"])
 _RECOMMENDERS: tuple[str, ...] = get_args(get_type_hints(EngagementConfig)["recommender"])
 _PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 _D = DEFAULT_RUN.engagement
 
 # The engagement settings of both commands, as in a run config's ``engagement`` section.
 EngagementOption = Annotated[str, typer.Option(
-    "--engagement", "-e", help="Engagement model: bcm (bounded-confidence cascade), bcm-noisy, ic, lt, fj, or feed "
-                              "(a recommender-driven feed; see --recommender).")]
+    "--engagement", "-e", help="Engagement model: bcm (bounded-confidence cascade), bcm-noisy, ic, lt, fj, feed "
+                              "(a recommender-driven feed; see --recommender), or your own as package.module:ClassName "
+                              "(this imports and runs that code; built without arguments).")]
 EpsilonOption = Annotated[float, typer.Option(help="Confidence bound: users within epsilon of s engage.")]
 POption = Annotated[float, typer.Option(help="Edge probability (ic, bcm-noisy).")]
 NoiseOption = Annotated[float, typer.Option(help="Engagement probability outside epsilon (bcm-noisy).")]
@@ -50,9 +50,9 @@ AgentOption = Annotated[str, typer.Option(help="Agent position (central, comm-la
 def _config(engagement: str, epsilon: float, p: float, noise: float, runs: int, recommender: str, feed_size: int,
             rounds: int, follow_share: float) -> EngagementConfig:
     """The engagement settings, checked before the network is read."""
-    if engagement not in _MODELS:
-        raise typer.BadParameter(f"unknown engagement model {engagement!r}; choose one of {', '.join(_MODELS)}",
-                                 param_hint="--engagement")
+    if engagement not in BUILT_IN_MODELS and ":" not in engagement:
+        raise typer.BadParameter(f"unknown engagement model {engagement!r}; choose one of {', '.join(BUILT_IN_MODELS)}, "
+                                 "or your own as package.module:ClassName", param_hint="--engagement")
     try:
         return from_dict(EngagementConfig, {"model": engagement, "epsilon": epsilon, "p": p, "noise": noise, "n_runs": runs,
                                             "recommender": recommender, "k": feed_size, "rounds": rounds,
@@ -97,7 +97,8 @@ def simulate(
 
 
 @app.command(epilog=examples("engagegen optimum net.npz --agent central --out optimum.png",
-                             "engagegen optimum net.npz --engagement feed --recommender opinion"))
+                             "engagegen optimum net.npz --engagement feed --recommender opinion",
+                             "engagegen optimum net.npz --engagement mypackage.models:MyModel   # your own model"))
 def optimum(
     network: Path = typer.Argument(..., help="Network file (.npz)."),
     agent: AgentOption = DEFAULT_RUN.agent,

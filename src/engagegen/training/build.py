@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engagegen import scoring
+from engagegen.config import ConfigError
 from engagegen.engagement import (
     BoundedConfidenceCascade,
     EngagementModel,
@@ -20,11 +22,10 @@ from engagegen.interaction import ReplyReward
 from engagegen.network import SocialNetwork, load_edgelist, paper_network, place_agent, planted_partition_network
 from engagegen.recommend import RecommendedCascade, UserProfiles, make_recommender, synthetic_interests
 from engagegen.reward import EngagementReward
-from engagegen.config import ConfigError
 from engagegen.training.config import EngagementConfig, NetworkConfig, RunConfig, ScoringConfig
 
 __all__ = ["build_network", "build_engagement", "build_opinion_scorer", "build_fluency", "build_reward", "Audience",
-           "build_audience"]
+           "build_audience", "load_user_model"]
 
 
 def _preset(value: str | float) -> str | float:
@@ -65,11 +66,38 @@ def build_engagement(cfg: EngagementConfig, seed: int, network: SocialNetwork | 
         return LinearThreshold(epsilon=cfg.epsilon, n_runs=cfg.n_runs, seed=seed)
     if cfg.model == "fj":
         return FriedkinJohnsen()
+    if ":" in cfg.model:
+        return load_user_model(cfg.model, cfg.options)
     if network is None:
         raise ConfigError("engagement.model 'feed' needs the network to build its users' feeds")
     profiles = UserProfiles(network, synthetic_interests(network, seed=seed))
     return RecommendedCascade(make_recommender(cfg.recommender, profiles), k=cfg.k, rounds=cfg.rounds,
                               follow_share=cfg.follow_share, epsilon=cfg.epsilon, seed=seed)
+
+
+def load_user_model(path: str, options: dict[str, Any]) -> EngagementModel:
+    """A user's own engagement model: ``package.module:ClassName`` imported and built with ``options``
+    as keyword arguments (this runs that package's code)."""
+    module_name, _, qualname = path.partition(":")
+    where = f"engagement.model {path!r}"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{where}: cannot import {module_name!r} ({exc}); is it installed or on PYTHONPATH?") from None
+    target: Any = module
+    for part in qualname.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(f"{where}: {module_name} has no {qualname!r}")
+        target = getattr(target, part)
+    try:
+        model = target(**options)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: engagement.options do not fit its arguments ({exc})") from None
+    if not isinstance(model, EngagementModel):
+        missing = [m for m in ("simulate", "engagement", "optimum") if not callable(getattr(model, m, None))]
+        raise ConfigError(f"{where}: not an engagement model (it lacks {', '.join(missing)}; see "
+                          "engagegen.engagement.EngagementModel)")
+    return model
 
 
 def build_opinion_scorer(cfg: ScoringConfig) -> Any:
@@ -114,8 +142,12 @@ def build_reward(cfg: RunConfig, network: SocialNetwork, agent: int, engagement:
                             topic_scorer=topic_scorer, fluency=build_fluency(cfg.scoring), config=cfg.reward)
 
 
-def build_audience(cfg: RunConfig) -> Audience:
+def build_audience(cfg: RunConfig, engagement: EngagementModel | None = None) -> Audience:
+    """The run's audience; ``engagement``: an engagement model object to use instead of the config's."""
     net = build_network(cfg.network)
     agent = place_agent(net, cfg.agent)
-    model = build_engagement(cfg.engagement, cfg.network.seed, net)
+    if engagement is not None and not isinstance(engagement, EngagementModel):
+        raise ConfigError(f"engagement: a {type(engagement).__name__} is not an engagement model (it needs simulate, "
+                          "engagement and optimum; see engagegen.engagement.EngagementModel)")
+    model = engagement if engagement is not None else build_engagement(cfg.engagement, cfg.network.seed, net)
     return Audience(net, agent, model, build_reward(cfg, net, agent, model))

@@ -7,9 +7,10 @@ on a GPU only the sizes change. Load from YAML with :func:`load_run_config`.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from engagegen.config import ConfigError, from_dict, load_yaml
 from engagegen.reward import RewardConfig
@@ -61,6 +62,10 @@ class NetworkConfig:
             raise ConfigError(f"network.n_users must be at least 2, got {self.n_users}")
 
 
+#: The engagement models a run config names by a word.
+BUILT_IN_MODELS = ("bcm", "bcm-noisy", "ic", "lt", "fj", "feed")
+
+
 @dataclass(frozen=True)
 class EngagementConfig:
     """The engagement model: ``bcm`` (the paper's bounded-confidence cascade), ``bcm-noisy`` (the
@@ -71,9 +76,15 @@ class EngagementConfig:
     rounds every user sees ``k`` slots, ``follow_share`` of them from followed accounts and the rest
     ranked by ``recommender``: chronological, popularity, content, opinion or diverse; see
     :class:`engagegen.recommend.RecommendedCascade`). ``n_runs`` and the run seed apply to
-    stochastic models."""
+    stochastic models.
 
-    model: Literal["bcm", "bcm-noisy", "ic", "lt", "fj", "feed"] = "bcm"
+    A user's own model: ``model: "package.module:ClassName"`` with its keyword arguments in
+    ``options``. This imports and runs that code (as ``import package.module`` would); the class
+    needs no engagegen base class, only the methods of
+    :class:`~engagegen.engagement.EngagementModel`."""
+
+    model: str = "bcm"
+    options: dict[str, Any] = field(default_factory=dict)
     epsilon: float = 0.2
     p: float = 0.5
     noise: float = 0.0
@@ -84,6 +95,12 @@ class EngagementConfig:
     follow_share: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.model not in BUILT_IN_MODELS and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", self.model):
+            raise ConfigError(f"engagement.model must be one of {', '.join(BUILT_IN_MODELS)} or an import path "
+                             f"'package.module:ClassName', got {self.model!r}")
+        if self.options and self.model in BUILT_IN_MODELS:
+            raise ConfigError("engagement.options are the keyword arguments of a user's own model (model: "
+                             "'package.module:ClassName'); built-in models take their own fields")
         if not self.epsilon > 0:
             raise ConfigError(f"engagement.epsilon must be > 0, got {self.epsilon}")
         if not 0 <= self.p <= 1:
@@ -176,7 +193,8 @@ class TrainerConfig:
         stages together (``None``: the sum of their steps).
     algorithm: ``grpo`` or ``rloo`` (TRL trainers). group_size: posts sampled per prompt (the
         group GRPO normalises within). prompts_per_step: prompts per optimisation step (a stage
-        may set its own). beta: KL coefficient to the untuned model (0: no reference pass; the
+        may set its own). updates_per_batch: optimizer updates on each sampled batch (TRL's
+        ``num_iterations``; above 1 the policy ratio is clipped, as in PPO). beta: KL coefficient to the untuned model (0: no reference pass; the
         reward's gates keep posts readable instead). lora_*: the adapter (on all linear layers by
         default).
     checkpoint_every: steps between checkpoints (adapter + optimizer + RNG state).
@@ -196,6 +214,7 @@ class TrainerConfig:
     beta: float = 0.0
     group_size: int = 16
     prompts_per_step: int = 1
+    updates_per_batch: int = 1
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
@@ -210,7 +229,7 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if not self.stages:
             raise ConfigError("training.stages must hold at least one stage")
-        for name in ("group_size", "prompts_per_step", "lora_r", "lora_alpha", "checkpoint_every", "keep_checkpoints",
+        for name in ("group_size", "prompts_per_step", "updates_per_batch", "lora_r", "lora_alpha", "checkpoint_every", "keep_checkpoints",
                      "patience"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"training.{name} must be >= 1, got {getattr(self, name)}")

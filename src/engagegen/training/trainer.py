@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from engagegen.config import ConfigError, dump_yaml, from_dict, load_yaml
+from engagegen.engagement import EngagementModel
 from engagegen.errors import EngagegenError
 from engagegen.files import atomic_write_text
 from engagegen.reward import RewardBreakdown
@@ -128,18 +129,27 @@ class _RecordingReward:
 class EngagementTrainer:
     """Train a language model to write posts that engage a simulated audience.
 
+    ``engagement``: the audience's engagement model as an object, any class meeting the
+    :class:`~engagegen.engagement.EngagementModel` protocol (a user's own included), instead of the
+    one ``config.engagement`` names; the network, agent and scorers still come from ``config``.
     ``callbacks``: extra ``transformers.TrainerCallback`` objects, given to every stage's trainer.
 
+    >>> from engagegen.engagement import IndependentCascade
     >>> from engagegen.training import EngagementTrainer, RunConfig
-    >>> trainer = EngagementTrainer(RunConfig(), "runs/demo")
+    >>> trainer = EngagementTrainer(RunConfig(), "runs/demo", engagement=IndependentCascade(p=0.3, epsilon=0.2))
     >>> trainer.train()  # doctest: +SKIP
     """
 
-    def __init__(self, config: RunConfig, run_dir: str | Path, *, callbacks: Sequence[Any] = ()) -> None:
+    def __init__(self, config: RunConfig, run_dir: str | Path, *, engagement: EngagementModel | None = None,
+                 callbacks: Sequence[Any] = ()) -> None:
         if not isinstance(config, RunConfig):
             raise ConfigError(f"expected a RunConfig, got {type(config).__name__}")
+        if engagement is not None and not isinstance(engagement, EngagementModel):
+            raise ConfigError(f"engagement: a {type(engagement).__name__} is not an engagement model (it needs "
+                              "simulate, engagement and optimum; see engagegen.engagement.EngagementModel)")
         self.config = config
         self.run_dir = Path(run_dir)
+        self.engagement = engagement
         self.callbacks = list(callbacks)
 
     def train(self, resume: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -156,7 +166,7 @@ class EngagementTrainer:
             raise TrainingError(f"{run_dir} already holds a run; resume it (--resume) or choose another folder")
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_yaml(cfg, config_path)
-        return _Run(cfg, run_dir, progress, self.callbacks).execute(resume)
+        return _Run(cfg, run_dir, progress, self.callbacks, self.engagement).execute(resume)
 
 
 def _with_best_adapter(model: Any, run_dir: Path) -> Any:
@@ -222,8 +232,10 @@ def _fresh_state() -> dict[str, Any]:
 class _Run:
     """One training run's moving parts; built by :meth:`EngagementTrainer.train`."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, progress: bool, callbacks: list[Any]) -> None:
+    def __init__(self, cfg: RunConfig, run_dir: Path, progress: bool, callbacks: list[Any],
+                 engagement: EngagementModel | None = None) -> None:
         self.cfg, self.run_dir, self.progress, self.callbacks = cfg, run_dir, progress, callbacks
+        self.engagement = engagement
         self.metrics = MetricsLog(run_dir / "metrics.jsonl")
         self.evals = MetricsLog(run_dir / "eval.jsonl")
         self.stop_requested = False
@@ -235,7 +247,7 @@ class _Run:
         from engagegen.generation import LocalModel, build_prompts, load_model_and_tokenizer
 
         cfg = self.cfg
-        self.audience: Audience = build_audience(cfg)
+        self.audience: Audience = build_audience(cfg, self.engagement)
         self.audience.network.save(self.run_dir / "network.npz")
         self.model, self.tokenizer = load_model_and_tokenizer(cfg.generation.model)
         self.prompts: list[str] = build_prompts(cfg.generation.mode, cfg.topic, template=cfg.generation.prompt or None,
@@ -282,6 +294,7 @@ class _Run:
             save_steps=tr.checkpoint_every, beta=tr.beta, seed=cfg.seed + stage_index, data_seed=cfg.seed + stage_index,
             report_to=list(tr.report_to), disable_tqdm=True, max_grad_norm=tr.max_grad_norm,
             gradient_checkpointing=tr.gradient_checkpointing, log_completions=False,
+            num_iterations=tr.updates_per_batch,
         )
         if hasattr(model, "peft_config"):
             # Each stage's trainer gets the bare model and wraps it itself: given a peft model, TRL
@@ -481,6 +494,7 @@ class _Run:
             "wall_seconds": round(self.wall_seconds(), 1),
             "seed": cfg.seed,
             "network_seed": cfg.network.seed,
+            "engagement_model": f"{type(self.audience.engagement).__module__}:{type(self.audience.engagement).__qualname__}",
             "evaluation_seed": seed,
             "agent": self.audience.agent,
             "n_users": self.audience.network.n_users,
