@@ -34,7 +34,7 @@ POSTS_PER_POLICY = 12
 def fake_training(payload: dict[str, Any]) -> dict[str, Any]:
     """A grid task standing in for a training: the trainer's run files, with posts near the optimum."""
     from engagegen.config import from_dict
-    from engagegen.experiments.runner import collect_run
+    from engagegen.experiments.run_record import collect_run
     from engagegen.network import place_agent
     from engagegen.training import RunConfig
     from engagegen.training.build import build_engagement, build_network
@@ -62,9 +62,14 @@ def fake_training(payload: dict[str, Any]) -> dict[str, Any]:
         "optimal_intervals": [[iv.lo, iv.hi] for iv in optimum.intervals],
         "untuned_engaged_mean": float(engaged["untuned"].mean()), "best_of_n_engaged_mean": float(best.mean()),
         "trained_engaged_mean": float(engaged["trained"].mean()),
-        "untuned_fraction_of_optimum": float(engaged["untuned"].mean() / optimum.value),
-        "best_of_n_fraction_of_optimum": float(best.mean() / optimum.value),
-        "trained_fraction_of_optimum": float(engaged["trained"].mean() / optimum.value),
+        "untuned_fraction": float(engaged["untuned"].mean() / optimum.value),
+        "best_of_n_fraction": float(best.mean() / optimum.value),
+        "trained_fraction": float(engaged["trained"].mean() / optimum.value),
+        # the stand-in's posts all pass the gates: readable and raw engagement agree
+        "untuned_readable_fraction": float(engaged["untuned"].mean() / optimum.value),
+        "best_of_n_readable_fraction": float(best.mean() / optimum.value),
+        "trained_readable_fraction": float(engaged["trained"].mean() / optimum.value),
+        "trained_fraction_se": 0.0, "trained_readable_fraction_se": 0.0, "samples_to_target": None,
         "trained_opinion_mean": float(opinions["trained"].mean()), "steps": 2, "wall_seconds": 0.1,
         "seed": cfg.seed, "agent": agent, "n_users": net.n_users,
     }
@@ -128,7 +133,7 @@ def test_rows_per_exposure_model_match_a_direct_computation(grid_dir: Path) -> N
         other = polarization_after(model, net, summary["agent"], untuned[:8])
         assert other["polarization_after"] != pytest.approx(row["polarization_after"])  # the trained posts were used
         assert row["posts"] == 8 and row["agent"] == summary["agent"]
-        for key in ("optimum", "trained_fraction_of_optimum", "untuned_fraction_of_optimum", "best_of_n_fraction_of_optimum"):
+        for key in ("optimum", "trained_readable_fraction", "untuned_readable_fraction", "best_of_n_readable_fraction"):
             assert row[key] == summary[key]
     assert len({r["polarization_before"] for r in rows[:5]}) == 1  # the same network under every model
 
@@ -149,13 +154,14 @@ def test_the_grids_own_baselines_replace_the_runs_small_final_pool(grid_dir: Pat
     out = tmp_path / "with-baselines"
     shutil.copytree(grid_dir, out)
     first = load_grid_config(CONFIG).configurations[0]
-    scored = {"untuned_engaged": 12.0, "untuned_fraction": 0.25, "best_of_n_topk_engaged": 36.0,
-              "best_of_n_topk_fraction": 0.75, "best_of_n_n": 480}
+    scored = {"untuned_engaged": 12.0, "untuned_fraction": 0.25, "untuned_readable_fraction": 0.25,
+              "best_of_n_topk_engaged": 36.0, "best_of_n_topk_fraction": 0.75, "best_of_n_topk_readable_fraction": 0.75,
+              "best_of_n_n": 480}
     ResultsLog(out / "results.jsonl").append({"id": first.id, "name": first.name, "kind": "baselines", "status": "ok",
                                               "result": scored})
     rows = compare_exposure_models(out, sequence_posts=8)
     assert rows[0]["baselines_from"] == "grid" and rows[0]["best_of_n_n"] == 480
-    assert (rows[0]["untuned_fraction_of_optimum"], rows[0]["best_of_n_fraction_of_optimum"]) == (0.25, 0.75)
+    assert (rows[0]["untuned_readable_fraction"], rows[0]["best_of_n_readable_fraction"]) == (0.25, 0.75)
     assert (rows[0]["untuned_engaged_mean"], rows[0]["best_of_n_engaged_mean"]) == (12.0, 36.0)
     assert all(r["baselines_from"] == "summary" for r in rows[1:5])  # no grid baselines there: the run's own
 
@@ -201,8 +207,8 @@ def test_the_cli_prints_the_table(grid_dir: Path, tmp_path: Path) -> None:
     lines = result.output.splitlines()
     for r in rows[:5]:  # the table fits 80 columns: one line per model with its numbers
         cells = next(line for line in lines if line.split()[:1] == [r["model"]]).split()
-        assert cells[1:] == [f"{r['optimum']:g}", f"{r['untuned_fraction_of_optimum']:.0%}",
-                             f"{r['best_of_n_fraction_of_optimum']:.0%}", f"{r['trained_fraction_of_optimum']:.0%}",
+        assert cells[1:] == [f"{r['optimum']:g}", f"{r['untuned_readable_fraction']:.0%}",
+                             f"{r['best_of_n_readable_fraction']:.0%}", f"{r['trained_readable_fraction']:.0%}",
                              f"{r['polarization_before']:.4f}", f"{r['polarization_after']:.4f}"]
     assert next(line for line in lines if line.split()[:1] == ["diverse"]).split()[1] == "missing"
     assert "missing diverse: training failed: RuntimeError: a stand-in failure" in result.output

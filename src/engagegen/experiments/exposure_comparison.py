@@ -110,11 +110,12 @@ def _compare_run(cfg: Any, run_dir: Path, sequence_posts: int, baseline: dict[st
     row: dict[str, Any] = {"status": "ok", "reason": None, "agent": agent, "posts": len(messages)}
     row.update({key: summary.get(key) for key in _SUMMARY_KEYS})
     row["baselines_from"] = "summary"
-    if baseline is not None and baseline["status"] == "ok" and "best_of_n_topk_fraction" in baseline["result"]:
+    if baseline is not None and baseline["status"] == "ok" and "best_of_n_topk_readable_fraction" in baseline["result"]:
         b = baseline["result"]
-        row.update(untuned_engaged_mean=b["untuned_engaged"], untuned_fraction_of_optimum=b["untuned_fraction"],
-                   best_of_n_engaged_mean=b["best_of_n_topk_engaged"], best_of_n_fraction_of_optimum=b["best_of_n_topk_fraction"],
-                   best_of_n_n=b["best_of_n_n"], baselines_from="grid")
+        row.update(untuned_engaged_mean=b["untuned_engaged"], untuned_readable_fraction=b["untuned_readable_fraction"],
+                   untuned_fraction=b["untuned_fraction"], best_of_n_engaged_mean=b["best_of_n_topk_engaged"],
+                   best_of_n_readable_fraction=b["best_of_n_topk_readable_fraction"],
+                   best_of_n_fraction=b["best_of_n_topk_fraction"], best_of_n_n=b["best_of_n_n"], baselines_from="grid")
     row.update(polarization_after(build_engagement(cfg.engagement, cfg.network.seed, network), network, agent, messages))
     return row
 
@@ -174,12 +175,12 @@ def _figure(rows: list[dict[str, Any]], path: Path) -> None:
     names = [textwrap.fill(r["model"], 18) for r in rows]  # a label that names a whole configuration stays legible
     x = np.arange(len(rows))
     fig, (a, b) = plt.subplots(2, 1, figsize=(max(7.0, 1.2 * len(rows) + 2), 7.5))
-    for offset, key, label, color in ((-0.27, "untuned_fraction_of_optimum", "untuned", "#bbbbbb"),
-                                      (0.0, "best_of_n_fraction_of_optimum", "best-of-N", "#5b8fd6"),
-                                      (0.27, "trained_fraction_of_optimum", "trained", "#2e9d5b")):
+    for offset, key, label, color in ((-0.27, "untuned_readable_fraction", "untuned", "#bbbbbb"),
+                                      (0.0, "best_of_n_readable_fraction", "best-of-N", "#5b8fd6"),
+                                      (0.27, "trained_readable_fraction", "trained", "#2e9d5b")):
         a.bar(x + offset, [r[key] or 0.0 for r in rows], 0.27, label=label, color=color)
     a.set_xticks(x, names, fontsize=8)
-    a.set_ylabel("engagement / optimum")
+    a.set_ylabel("readable engagement / optimum")
     a.set_ylim(0, 1.2)
     a.legend(fontsize=8, ncol=3, loc="upper center")
     b.bar(x - 0.2, [r["polarization_before"] for r in rows], 0.4, label="before", color="#bbbbbb")
