@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -75,6 +76,10 @@ def score(
 
     Example: engagegen score --input posts.csv --output scored.csv --network net.npz
     """
+    # Before torch loads its OpenMP runtime: threads that wait for each other asleep, not spinning. On 2
+    # cores shared with a training, spinning threads made the embedder 6x slower (benchmarks/bench_score_file.py);
+    # a user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from engagegen.engagement import BoundedConfidenceCascade
     from engagegen.network import place_agent
     from engagegen.reward import EngagementReward, RewardConfig
