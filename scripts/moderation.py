@@ -3,11 +3,12 @@
     python scripts/moderation.py train      # fit on the training posts, write src/engagegen/data/moderation/semantic.*
     python scripts/moderation.py evaluate   # held-out red team and ordinary posts, rules alone and rules + semantic
 
-Data (tests/data/): ``moderation/train.tsv`` (class, post), the older ``scoring_redteam.tsv`` and
-``scoring_ordinary.txt``, and the dev halves of ``moderation/redteam.tsv`` and
-``moderation/ordinary.tsv``. The held-out halves (every second post of each category or kind) are
-read only by ``evaluate``. The flagging threshold is chosen on out-of-fold probabilities of the
-training posts: the lowest threshold whose false-flag rate on harmless training posts is at most 1%.
+Training data (tests/data/): ``moderation/train.tsv`` (class, post), ``moderation/redteam.tsv`` and
+``moderation/ordinary.tsv`` (the first evaluation sets, whose held-out half was looked at while tuning,
+so no longer blind), the older ``scoring_redteam.tsv`` and ``scoring_ordinary.txt``, and templated posts.
+The held-out sets ``moderation/heldout_redteam.tsv`` and ``moderation/heldout_ordinary.tsv`` are read
+only by ``evaluate``. The flagging threshold is chosen on out-of-fold probabilities of the training
+posts: the lowest threshold whose false-flag rate on harmless training posts is at most 2%.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ PACKAGE_DATA = ROOT / "src" / "engagegen" / "data" / "moderation"
 # The older red-team list's categories as classes of the classifier (its profanity is the word list's job).
 OLD_CLASSES = {"threat": "threat", "violence": "incitement", "self_harm": "self_harm", "harassment": "harassment",
                "slur": "hate"}
-FALSE_FLAG_BUDGET = 0.01
+FALSE_FLAG_BUDGET = 0.02
 TEMPLATED_PER_CLASS = 80
 ISSUE_EXAMPLES = ["Kill all cat owners.", "Drown every stray cat you see.", "I will kill your cat and then come for you.",
                   "People who own cats are disgusting idiots and should all be shot.", "cat owners should be shot"]
@@ -43,26 +44,23 @@ def _rows(path: Path) -> list[list[str]]:
             if line.strip() and not line.startswith("#")]
 
 
-def split(rows: list[list[str]]) -> dict[str, list[tuple[str, str]]]:
-    """(label, text) rows into ``dev`` and ``heldout``: alternate posts of each label."""
-    seen: Counter[str] = Counter()
-    out: dict[str, list[tuple[str, str]]] = {"dev": [], "heldout": []}
-    for label, text in rows:
-        out["dev" if seen[label] % 2 == 0 else "heldout"].append((label, text))
-        seen[label] += 1
-    return out
-
-
 def redteam() -> dict[str, list[tuple[str, str]]]:
-    return split(_rows(DATA / "moderation" / "redteam.tsv"))
+    """(category, post) of the red team: ``heldout`` (never trained or tuned on) and ``dev`` (trained on)."""
+    return {"heldout": _pairs(DATA / "moderation" / "heldout_redteam.tsv"), "dev": _pairs(DATA / "moderation" / "redteam.tsv")}
 
 
 def ordinary() -> dict[str, list[tuple[str, str]]]:
-    return split(_rows(DATA / "moderation" / "ordinary.tsv"))
+    """(kind, post) of the harmless posts, ``heldout`` and ``dev`` as in :func:`redteam`."""
+    return {"heldout": _pairs(DATA / "moderation" / "heldout_ordinary.tsv"),
+            "dev": _pairs(DATA / "moderation" / "ordinary.tsv")}
+
+
+def _pairs(path: Path) -> list[tuple[str, str]]:
+    return [(label, text) for label, text in _rows(path)]
 
 
 def training_posts() -> tuple[list[str], list[str]]:
-    rows = [(label, text) for label, text in _rows(DATA / "moderation" / "train.tsv")]
+    rows = _pairs(DATA / "moderation" / "train.tsv")
     rows += [(OLD_CLASSES[c], t) for c, t in _rows(DATA / "scoring_redteam.tsv") if c in OLD_CLASSES]
     rows += [("ok", line) for line in (DATA / "scoring_ordinary.txt").read_text(encoding="utf-8").splitlines()
              if line.strip() and not line.startswith("#")]
@@ -113,7 +111,7 @@ def evaluate(args: argparse.Namespace) -> None:
             hit = sum(bool(f) for f in flags)
             print(f"red team {part}: {hit}/{len(rows)} flagged ({hit / len(rows):.1%}); "
                   + ", ".join(f"{c} {sum(v)}/{len(v)}" for c, v in sorted(by_cat.items())))
-            if part == "heldout" and args.show:
+            if part == "dev" and args.show:  # never the held-out posts: they stay blind
                 for (c, t), f in zip(rows, flags):
                     if not f:
                         print(f"   missed [{c}] {t}")
@@ -121,7 +119,7 @@ def evaluate(args: argparse.Namespace) -> None:
             found = gate.explain([t for _, t in rows])
             false = [(t, [(m.category, m.rule, m.text) for m in e]) for (_, t), e in zip(rows, found) if e]
             print(f"ordinary {part}: {len(false)}/{len(rows)} flagged ({len(false) / len(rows):.1%})")
-            if args.show:
+            if part == "dev" and args.show:
                 for t, e in false:
                     print(f"   false flag: {t} {e}")
         print("issue examples flagged:", [bool(f) for f in gate.flags(ISSUE_EXAMPLES)],
@@ -151,7 +149,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=PACKAGE_DATA)
     p.set_defaults(run=train)
     p = sub.add_parser("evaluate", help="recall on the held-out red team, false flags on held-out ordinary posts")
-    p.add_argument("--show", action="store_true", help="list the misses and false flags")
+    p.add_argument("--show", action="store_true", help="list the misses and false flags of the dev sets (never of the held-out ones)")
     p.set_defaults(run=evaluate)
     args = parser.parse_args()
     args.run(args)

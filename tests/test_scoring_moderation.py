@@ -175,8 +175,8 @@ def test_calls_to_violence_in_ordinary_words_are_flagged(moderation):
 
 
 def test_held_out_sets_stay_at_their_measured_level(moderation):
-    """Regression floor a little under the numbers of docs/moderation.md (60.2% and 1.9% on the held-out
-    halves, never trained on), leaving room for a post or two of float32-vs-bfloat16 embedding drift."""
+    """Regression floor a little under the numbers of docs/moderation.md (72.0% and 2.2% on the held-out
+    sets, never trained or tuned on), leaving room for a post or two of float32-vs-bfloat16 embedding drift."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -187,5 +187,5 @@ def test_held_out_sets_stay_at_their_measured_level(moderation):
     recall = np.mean([bool(f) for f in moderation.flags([t for _, t in red])])
     false_flags = np.mean([bool(f) for f in moderation.flags([t for _, t in plain])])
     print(f"\nheld-out red team flagged {recall:.1%}, held-out ordinary posts flagged {false_flags:.1%}")
-    assert len(red) >= 100 and len({c for c, _ in red}) >= 8
-    assert recall >= 0.55 and false_flags <= 0.03
+    assert len(red) >= 200 and len({c for c, _ in red}) == 9 and len(plain) >= 200
+    assert recall >= 0.69 and false_flags <= 0.031

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -93,6 +94,10 @@ def score(
     the cascade from the agent; engaged_fraction: engaged / the optimum (the most any post engages);
     fluency and topic in [0, 1]; total: the reward (engagement gated by topic, fluency, moderation).
     """
+    # Before torch loads its OpenMP runtime: threads that wait for each other asleep, not spinning. On 2
+    # cores shared with a training, spinning threads made the embedder 6x slower (benchmarks/bench_score_file.py);
+    # a user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if (post is None) == (posts is None):
         raise typer.BadParameter("give either a POSTS file or --post TEXT")
     if out is not None:

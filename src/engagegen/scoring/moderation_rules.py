@@ -297,10 +297,12 @@ _RULES: list[tuple[str, str, str, str]] = [
 
 
 # Idioms and negated harm that the semantic layer, which reads words more than syntax, would take for
-# harm ("cut yourself some slack", "kill them with kindness", "I will not hurt you"): removed from its input.
+# harm ("cut yourself some slack", "kill them with kindness", "I'll shoot you an email", "I will not hurt
+# you"): removed from its input.
 _DEFUSE_RE = re.compile(
     r"\b(?:cut|give) (?:yourself|urself|yourselves|me|him|her|them|us) (?:some |a little |a )?(?:slack|break)\b"
     r"|\bkill (?:\w+ )?with kindness\b"
+    r"|\bshoot (?:me|you|u|him|her|them|us) (?:a|an) (?:quick )?(?:e-?mail|message|text|line|note|dm|pm|msg)\b"
     r"|\b(?:not|never|n't|nobody|no one) (?:\w+ ){0,3}?(?:kill|hurt|harm|hit|murder|shoot|stab|beat|punch|attack)\w*"
     r"(?: (?:you|u|yourself|him|her|them|anyone|anybody|myself|me|us)\b)?", re.IGNORECASE)
 

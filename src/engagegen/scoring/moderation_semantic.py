@@ -8,7 +8,7 @@ classes together reaches ``threshold``; its class is the likeliest harm class.
 
 The bundled classifier (``engagegen/data/moderation/semantic.*``: safetensors weights and JSON
 settings, no pickles) is trained by ``scripts/moderation.py train`` on the labelled posts in
-``tests/data/moderation/`` and the older red-team/ordinary lists, never on the held-out halves;
+``tests/data/moderation/`` and the older red-team/ordinary lists, never on the held-out sets;
 docs/moderation.md has the method and the measured numbers.
 
 >>> harm, kinds = SemanticModerator.bundled().harm(["Drown every stray cat you see.", "My cat naps all day."])
