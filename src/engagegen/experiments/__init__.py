@@ -1,8 +1,11 @@
 """Experiments at scale: grids of run configurations, baselines, parallel or Ray runs, results tables.
 
->>> # grid = load_grid_config("configs/paper-central.yaml")
->>> # outcome = run_grid(grid, "runs/paper-central")           # baselines, then one training per configuration
->>> # outcome = run_grid(grid, "runs/paper", baselines_only=True)
+Each configuration trains by its run config's schedule to its goal or budget, in a worker
+process (or a Ray task); a rerun resumes. From Python::
+
+    grid = load_grid_config("configs/paper-central.yaml")
+    outcome = run_grid(grid, "runs/paper-central")           # baselines, then one training per configuration
+    outcome = run_grid(grid, "runs/paper", baselines_only=True)
 """
 
 from engagegen.experiments.baselines import POLICIES, describe_audience, random_opinion_engagement, steered_prompt

@@ -58,7 +58,7 @@ class OpenAIBaselineConfig:
 
     def __post_init__(self) -> None:
         if not self.base_url.strip() or not self.model.strip():
-            raise ValueError("baselines.openai needs a base_url and a model")
+            raise ConfigError("baselines.openai needs a base_url and a model")
 
     @property
     def label(self) -> str:
@@ -93,11 +93,11 @@ class BaselineConfig:
     def __post_init__(self) -> None:
         for name in ("samples", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"baselines.{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"baselines.{name} must be >= 1, got {getattr(self, name)}")
         if self.best_of_n_max is not None and self.best_of_n_max < 1:
-            raise ValueError(f"baselines.best_of_n_max must be >= 1 (or null for no cap), got {self.best_of_n_max}")
+            raise ConfigError(f"baselines.best_of_n_max must be >= 1 (or null for no cap), got {self.best_of_n_max}")
         if self.examples < 0:
-            raise ValueError(f"baselines.examples must be >= 0, got {self.examples}")
+            raise ConfigError(f"baselines.examples must be >= 0, got {self.examples}")
 
 
 @dataclass(frozen=True)

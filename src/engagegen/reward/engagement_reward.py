@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from difflib import SequenceMatcher
 from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from engagegen import scoring
 from engagegen.engagement.base import EngagementModel, Optimum, check_source
 from engagegen.errors import EngagegenError
 from engagegen.network.graph import SocialNetwork
 from engagegen.reward.lookup import EngagementLookup
-from engagegen.scoring.form import ends_a_sentence, is_degenerate, up_to_last_sentence
+from engagegen.generation.prompts import message_text
+from engagegen.scoring.form import copies, ends_a_sentence, is_degenerate, up_to_last_sentence
 
 __all__ = ["EngagementReward", "RewardConfig", "RewardBreakdown", "RewardError"]
 
@@ -166,13 +167,6 @@ class RewardBreakdown:
         }
 
 
-def _copies(prompt: str, text: str, threshold: float) -> bool:
-    """Character similarity of ``text`` to ``prompt`` at least ``threshold``. ``quick_ratio`` bounds
-    ``ratio`` from above and is far cheaper, so most posts are cleared without the full match."""
-    matcher = SequenceMatcher(None, prompt.lower(), text.lower())
-    return matcher.quick_ratio() >= threshold and matcher.ratio() >= threshold
-
-
 def _logistic(x: np.ndarray, center: float, width: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(x - center) / width))
 
@@ -180,9 +174,15 @@ def _logistic(x: np.ndarray, center: float, width: float) -> np.ndarray:
 class EngagementReward:
     """Score posts by the engagement they reach in a simulated audience.
 
-    >>> # reward = EngagementReward(network=net, source=agent, engagement=BoundedConfidenceCascade(0.2),
-    >>> #                           opinion=VaderOpinion(), topic="cats")
-    >>> # out = reward.score(["Cats are the worst."]); out.engaged, out.total
+    >>> from engagegen.engagement import BoundedConfidenceCascade
+    >>> from engagegen.network import paper_network, place_agent
+    >>> from engagegen.scoring import VaderOpinion
+    >>> net = paper_network(opinions="negative")
+    >>> reward = EngagementReward(network=net, source=place_agent(net, "central"),
+    ...                           engagement=BoundedConfidenceCascade(0.2), opinion=VaderOpinion(), topic="cats")
+    >>> out = reward.score(["Cats are the worst pets. They scratch and ruin everything."])
+    >>> out.engaged[0] > 0, out.reason[0]
+    (np.True_, '')
 
     ``opinion`` reads s in [0, 1] off a text; ``fluency``, ``topic_scorer``, ``moderation`` and
     ``language`` (marks non-English posts in the breakdown) default to the bundled offline scorers (``topic`` is the description the posts must be about).
@@ -203,8 +203,6 @@ class EngagementReward:
         language: Any = None,
         config: RewardConfig | None = None,
     ) -> None:
-        from engagegen import scoring
-
         if not isinstance(topic, str) or not topic.strip():
             raise RewardError("topic must be a non-empty description of what posts should be about")
         self.network = network
@@ -278,7 +276,7 @@ class EngagementReward:
         copied = np.zeros(n, dtype=bool)
         if prompts is not None:
             for i, (p, t) in enumerate(zip(prompts, texts)):
-                copied[i] = bool(t.strip()) and _copies(p, t, cfg.prompt_copy_threshold)
+                copied[i] = bool(t.strip()) and copies(p, t, cfg.prompt_copy_threshold)
         if cfg.preset != "paper":
             total[copied] = 0.0
             for i in np.flatnonzero(copied):
@@ -320,8 +318,8 @@ class EngagementReward:
         """TRL's reward-function signature: one float per completion (conversational or plain)."""
         if completions is None:
             raise RewardError("the reward function needs completions=")
-        texts = [_as_text(c) for c in completions]
-        prompt_texts = None if prompts is None else [_as_text(p) for p in prompts]
+        texts = [message_text(c) for c in completions]
+        prompt_texts = None if prompts is None else [message_text(p) for p in prompts]
         out = self.score(texts, prompt_texts)
         log_metric = kwargs.get("log_metric")
         if callable(log_metric):
@@ -332,12 +330,3 @@ class EngagementReward:
             raise RewardError(f"reward returned {len(values)} values for {len(texts)} completions (or NaN)")
         self.last = out
         return values
-
-
-def _as_text(item: Any) -> str:
-    """A completion or prompt as plain text: TRL passes strings, or lists of chat messages."""
-    if isinstance(item, str):
-        return item
-    if isinstance(item, list) and all(isinstance(m, dict) and "content" in m for m in item):
-        return "\n".join(str(m["content"]) for m in item if m.get("role") != "system")
-    raise RewardError(f"cannot read text from a completion of type {type(item).__name__}")

@@ -24,6 +24,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from engagegen.config import ConfigError
+
 __all__ = ["StageConfig", "Progress", "decide"]
 
 Decision = Literal["train", "next", "stop"]
@@ -53,19 +55,19 @@ class StageConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1:
-            raise ValueError(f"a stage needs steps >= 1, got {self.steps}")
+            raise ConfigError(f"a stage needs steps >= 1, got {self.steps}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"a stage's learning_rate must be > 0, got {self.learning_rate}")
+            raise ConfigError(f"a stage's learning_rate must be > 0, got {self.learning_rate}")
         if self.warmup_steps < 0 or self.warmup_steps >= self.steps:
-            raise ValueError(f"a stage's warmup_steps must be in [0, steps), got {self.warmup_steps}")
+            raise ConfigError(f"a stage's warmup_steps must be in [0, steps), got {self.warmup_steps}")
         if self.temperature is not None and not self.temperature > 0:
-            raise ValueError(f"a stage's temperature must be > 0, got {self.temperature}")
+            raise ConfigError(f"a stage's temperature must be > 0, got {self.temperature}")
         for name in ("prompts_per_step", "eval_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"a stage's {name} must be >= 1, got {value}")
+                raise ConfigError(f"a stage's {name} must be >= 1, got {value}")
         if self.until is not None and not 0 < self.until <= 1:
-            raise ValueError(f"a stage's until must be in (0, 1], got {self.until}")
+            raise ConfigError(f"a stage's until must be in (0, 1], got {self.until}")
 
 
 @dataclass(frozen=True)
