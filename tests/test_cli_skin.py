@@ -57,8 +57,10 @@ def test_defaults_come_from_the_run_config() -> None:
         assert default(path, "temperature") == DEFAULT_RUN.generation.temperature
         assert default(path, "max_new_tokens") == DEFAULT_RUN.generation.max_new_tokens
         assert default(path, "model") == DEFAULT_RUN.generation.model
-    for path in (("generate",), ("chat",), ("score",), ("analyze",)):
+    for path in (("generate",), ("chat",), ("analyze",)):
         assert default(path, "topic") == DEFAULT_RUN.topic
+    # score takes its audience from --config or the default run config; an option given changes it
+    assert default(("score",), "topic") is None and default(("score",), "config") is None
     for path in (("simulate",), ("optimum",)):
         assert default(path, "engagement") == DEFAULT_RUN.engagement.model
         assert default(path, "epsilon") == DEFAULT_RUN.engagement.epsilon

@@ -63,3 +63,32 @@ def test_bad_input_is_one_clear_error(tmp_path):
     assert result.exit_code == 2 and "LABEL=0 or LABEL=1" in flat(result.output)
     result = run(tmp_path / "missing.csv", "--out", tmp_path / "m")
     assert result.exit_code == 2 and "no such file" in flat(result.output)
+
+
+def test_score_with_a_run_config_gives_that_runs_reward(tmp_path: Path) -> None:
+    import csv
+
+    from engagegen.training import load_run_config
+    from engagegen.training.build import build_audience
+
+    config = tmp_path / "run.yaml"
+    config.write_text("topic: dogs\nagent: degree-high\nengagement: {epsilon: 0.3}\n"
+                      "network: {opinions: uniform}\nscoring: {fluency_model: null}\n")
+    posts = ["Dogs are loyal and kind.", "I can't stand dogs barking all night.", "Dogs. Dogs everywhere."]
+    (tmp_path / "posts.csv").write_text("text\n" + "\n".join(posts) + "\n")
+    result = CliRunner().invoke(app, ["score", str(tmp_path / "posts.csv"), "--config", str(config),
+                                      "--out", str(tmp_path / "scored.csv")])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "scored.csv").open()))
+    expected = build_audience(load_run_config(config)).reward.score(posts)
+    assert [float(r["total"]) for r in rows] == pytest.approx(expected.total.tolist())
+    assert [float(r["engaged"]) for r in rows] == expected.engaged.tolist()
+    # an option given on the command line changes the config's setting
+    from dataclasses import replace
+
+    cfg = load_run_config(config)
+    narrow = build_audience(replace(cfg, engagement=replace(cfg.engagement, epsilon=0.05))).reward.optimum.value
+    assert narrow != expected.engaged.max() / max(expected.engaged_fraction.max(), 1e-9)  # another audience
+    result = CliRunner().invoke(app, ["score", "--post", posts[0], "--config", str(config), "--epsilon", "0.05"])
+    assert result.exit_code == 0, result.output
+    assert f"optimum {narrow:g} users" in " ".join(result.output.split())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -30,11 +31,11 @@ from engagegen.cli.common import (
     parse_agent,
     quiet_model_loading,
 )
-from engagegen.engagement import BoundedConfidenceCascade
 from engagegen.files import atomic_open
-from engagegen.network import place_agent
-from engagegen.reward import EngagementReward, RewardConfig
-from engagegen.scoring import VaderOpinion, read_posts
+from engagegen.scoring import read_posts
+from engagegen.training import RunConfig, load_run_config
+from engagegen.training.build import build_audience
+from engagegen.training.config import NetworkConfig, ScoringConfig
 
 SCORE_COLUMNS = ("opinion", "engaged", "engaged_fraction", "fluency", "topic", "flagged", "total", "flags", "reason")
 _NUMERIC = SCORE_COLUMNS[:7]
@@ -69,21 +70,46 @@ class _RowWriter:
             self.fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
 
+def _run_config(config: Path | None, network: Path | None, agent: str | None, topic: str | None,
+                epsilon: float | None, preset: str | None) -> RunConfig:
+    """The run config posts are scored under: ``config`` (or the default one, fluency without
+    perplexity), changed by the options given."""
+    cfg = load_run_config(config) if config is not None else RunConfig(scoring=ScoringConfig(fluency_model=None))
+    if network is not None:
+        load_network(network)  # a clear error for a file that is not a network, before any model loads
+        cfg = replace(cfg, network=NetworkConfig(source="file", path=str(network), seed=cfg.network.seed))
+    if agent is not None:
+        cfg = replace(cfg, agent=parse_agent(agent))
+    if topic is not None:
+        cfg = replace(cfg, topic=topic)
+    if epsilon is not None:
+        cfg = replace(cfg, engagement=replace(cfg.engagement, epsilon=epsilon))
+    if preset is not None:
+        cfg = replace(cfg, reward=replace(cfg.reward, preset=preset))
+    return cfg
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("posts"), TimeElapsedColumn(),
                     TimeRemainingColumn(), console=err_console, transient=True)
 
 
 @app.command(epilog=examples('engagegen score --post "Cats are the worst." --network net.npz',
-                             "engagegen score posts.csv --network net.npz --out scored.csv"))
+                             "engagegen score posts.csv --network net.npz --out scored.csv",
+                             "engagegen score posts.csv --config runs/demo/config.yaml --out scored.csv"))
 def score(
     posts: Path | None = typer.Argument(None, help="CSV, TSV or JSONL of posts (UTF-8); or give one post with --post."),
     post: str | None = typer.Option(None, "--post", help="One post to score, instead of a file."),
-    network: Path = typer.Option(..., help="Network file (.npz): the audience the posts are scored for."),
-    agent: str = typer.Option(DEFAULT_RUN.agent, help="Agent position or a user id."),
-    topic: str = typer.Option(DEFAULT_RUN.topic, help="What the posts should be about."),
-    epsilon: float = typer.Option(DEFAULT_RUN.engagement.epsilon, help="Confidence bound of the bounded-confidence cascade."),
-    preset: str = typer.Option(DEFAULT_RUN.reward.preset, help="Reward preset: constrained or paper."),
+    config: Path | None = typer.Option(None, help="A run config (e.g. RUN/config.yaml): score with that run's audience "
+                                       "and reward, exactly as training does (perplexity included when it sets "
+                                       "scoring.fluency_model). The options below change it."),
+    network: Path | None = typer.Option(None, help="Network file (.npz): the audience the posts are scored for "
+                                        "[default: the config's, or the paper's negative network]."),
+    agent: str | None = typer.Option(None, help=f"Agent position or a user id [default: {DEFAULT_RUN.agent}]."),
+    topic: str | None = typer.Option(None, help=f"What the posts should be about [default: {DEFAULT_RUN.topic}]."),
+    epsilon: float | None = typer.Option(None, help="Confidence bound of the bounded-confidence cascade "
+                                         f"[default: {DEFAULT_RUN.engagement.epsilon}]."),
+    preset: str | None = typer.Option(None, help=f"Reward preset: constrained or paper [default: {DEFAULT_RUN.reward.preset}]."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the scored posts here (.csv or .jsonl), with every input column."),
     text_column: str = typer.Option("text", help="Column (CSV) or field (JSONL) holding the text."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
@@ -93,6 +119,8 @@ def score(
     opinion: the post's opinion value s in [0, 1] (VADER: 0 negative, 1 positive); engaged: users of
     the cascade from the agent; engaged_fraction: engaged / the optimum (the most any post engages);
     fluency and topic in [0, 1]; total: the reward (engagement gated by topic, fluency, moderation).
+    Without --config the fluency score leaves out perplexity under a language model (fast on
+    large files); --config scores as that run's reward does.
     """
     # Before torch loads its OpenMP runtime: threads that wait for each other asleep, not spinning. On 2
     # cores shared with a training, spinning threads made the embedder 6x slower (benchmarks/bench_score_file.py);
@@ -101,11 +129,11 @@ def score(
     if (post is None) == (posts is None):
         raise typer.BadParameter("give either a POSTS file or --post TEXT")
     if out is not None:
-        output_file(out, force=force, inputs=(posts, network), suffixes=(".csv", ".jsonl"))
+        output_file(out, force=force, inputs=(posts, network, config), suffixes=(".csv", ".jsonl"))
     with friendly_errors():
         quiet_model_loading()
-        net = load_network(network)
-        source = place_agent(net, parse_agent(agent))
+        audience = build_audience(_run_config(config, network, agent, topic, epsilon, preset))
+        reward, source = audience.reward, audience.agent
         if posts is not None:
             records = read_posts(posts, text_column)
             if not records:
@@ -114,8 +142,6 @@ def score(
             fields = [r.fields for r in records]
         else:
             texts, fields = [post], [{"text": post}]
-        reward = EngagementReward(network=net, source=source, engagement=BoundedConfidenceCascade(epsilon=epsilon),
-                                  opinion=VaderOpinion(), topic=topic, config=RewardConfig(preset=preset))
         if out is None:
             rows = []
             with _progress() as bar:

@@ -30,6 +30,10 @@ from engagegen.config import to_dict
 from engagegen.files import atomic_write_text
 from engagegen.experiments.config import BaselineConfig, Configuration
 from engagegen.experiments.results import target_columns
+from engagegen.generation import LocalModel, OpenAICompatible, build_prompts, load_model_and_tokenizer, to_chat
+from engagegen.network import place_agent
+from engagegen.reward import SteppedEngagement
+from engagegen.training.build import build_engagement, build_network, build_reward, build_scorers
 from engagegen.training.config import RunConfig
 
 __all__ = ["Pool", "PoolCache", "BaselineScorer", "describe_audience", "steered_prompt", "random_opinion_engagement",
@@ -50,7 +54,6 @@ def _key(data: Any) -> str:
 @dataclass
 class Pool:
     """Posts sampled for a baseline: ``prompts[i]`` is the exact model input that produced ``texts[i]``."""
-
     kind: str
     key: str
     prompts: list[str]
@@ -66,7 +69,6 @@ class Pool:
 
 class PoolCache:
     """Pools as ``<folder>/<kind>-<key>.jsonl``: a metadata line, then one ``{"prompt", "text"}`` per post."""
-
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
 
@@ -197,7 +199,6 @@ def _pool_order(prompts: list[str], groups: list[list[str]], per_prompt: int, n:
 
 class _Models:
     """One local model in memory at a time (pools are sampled grouped by model)."""
-
     def __init__(self) -> None:
         self.name: str | None = None
         self.model: Any = None
@@ -205,8 +206,6 @@ class _Models:
 
     def get(self, name: str) -> tuple[Any, Any]:
         if name != self.name:
-            from engagegen.generation import load_model_and_tokenizer
-
             self.model = self.tokenizer = None
             self.model, self.tokenizer = load_model_and_tokenizer(name)
             self.model.eval()
@@ -247,7 +246,6 @@ def random_opinion_engagement(reward: Any) -> float:
     Exact for engagement models that are step functions of s (they report their breakpoints): the
     sum over steps of width x engagement. Otherwise a 2,000-point midpoint rule.
     """
-    from engagegen.reward import SteppedEngagement
 
     if getattr(reward, "rewards", None):  # a reward over several audiences (replies to several posts): their mean
         return float(np.mean([random_opinion_engagement(r) for r in reward.rewards]))
@@ -270,46 +268,27 @@ class BaselineScorer:
         self._scorers: dict[str, dict[str, _Memo]] = {}
 
     def network(self, cfg: RunConfig) -> Any:
-        from engagegen.training.build import build_network
-
         key = _key(to_dict(cfg.network))
         if key not in self._networks:
             self._networks[key] = build_network(cfg.network)
         return self._networks[key]
 
     def audience(self, cfg: RunConfig) -> tuple[Any, int]:
-        from engagegen.network import place_agent
-
         net = self.network(cfg)
         return net, place_agent(net, cfg.agent)
 
     def scorers(self, cfg: RunConfig) -> dict[str, _Memo]:
-        from engagegen import scoring
-        from engagegen.training.build import build_fluency, build_opinion_scorer
-
+        """The reward's text scorers (:func:`~engagegen.training.build.build_scorers`), memoised and
+        shared by every configuration with the same topic and scoring config."""
         key = _key([cfg.topic, to_dict(cfg.scoring)])
         if key not in self._scorers:
-            self._scorers[key] = {
-                "opinion": _Memo(build_opinion_scorer(cfg.scoring)),
-                "topic_scorer": _Memo(scoring.TopicAlignment(cfg.topic, keywords=list(cfg.scoring.topic_keywords) or None)),
-                "fluency": _Memo(build_fluency(cfg.scoring)),
-                "moderation": _Memo(scoring.Moderation()),
-                "language": _Memo(scoring.LanguageCheck()),
-            }
+            self._scorers[key] = {name: _Memo(scorer) for name, scorer in build_scorers(cfg).items()}
         return self._scorers[key]
 
     def reward(self, cfg: RunConfig) -> Any:
-        """The configuration's reward, built as :func:`engagegen.training.build.build_reward` builds it
-        (with the shared, memoised text scorers; reply mode's reward is built by build_reward itself)."""
-        from engagegen.reward import EngagementReward
-        from engagegen.training.build import build_engagement, build_reward
-
+        """The configuration's reward, as training builds it (with the shared, memoised scorers)."""
         net, agent = self.audience(cfg)
-        engagement = build_engagement(cfg.engagement, cfg.network.seed, net)
-        if cfg.generation.mode == "reply":
-            return build_reward(cfg, net, agent, engagement)
-        return EngagementReward(network=net, source=agent, engagement=engagement, topic=cfg.topic, config=cfg.reward,
-                                **self.scorers(cfg))
+        return build_reward(cfg, net, agent, build_engagement(cfg.engagement, cfg.network.seed, net), self.scorers(cfg))
 
 
 def _policy(out: Any, name: str) -> dict[str, Any]:
@@ -447,14 +426,11 @@ def _sample(need: _Need, settings: BaselineConfig, models: _Models, advance: Cal
             save: Callable[[Pool], Any]) -> Pool:
     """The pool ``need`` asks for; a local model's pool is ``save``d after every chunk as well, so
     sampling it again after a stop goes on from there (see :func:`sample_local`)."""
-    from engagegen.generation import build_prompts, to_chat
 
     cfg, gen = need.cfg, need.cfg.generation
     started = time.time()
     meta: dict[str, Any] = {"kind": need.kind, "n": need.n, "topic": cfg.topic, "seed": cfg.seed, **_generation_key(cfg)}
     if need.kind == "openai":
-        from engagegen.generation import OpenAICompatible
-
         oa = settings.openai
         assert oa is not None
         client = OpenAICompatible(oa.base_url, oa.model, api_key_env=oa.api_key_env, timeout=oa.timeout,
@@ -468,7 +444,6 @@ def _sample(need: _Need, settings: BaselineConfig, models: _Models, advance: Cal
         meta.update(model=oa.model, base_url=oa.base_url)
         return Pool(need.kind, need.key, [p for p, _ in pairs], [t for _, t in pairs],
                     {**meta, "seconds": round(time.time() - started, 1)})
-    from engagegen.generation import LocalModel
 
     model, tokenizer = models.get(gen.model)
     generator = LocalModel.from_loaded(model, tokenizer, batch_size=settings.batch_size)

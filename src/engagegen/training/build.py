@@ -25,7 +25,7 @@ from engagegen.reward import EngagementReward
 from engagegen.training.config import EngagementConfig, NetworkConfig, RunConfig, ScoringConfig
 
 __all__ = ["build_network", "build_engagement", "build_opinion_scorer", "build_fluency", "build_reward", "Audience",
-           "build_audience", "load_user_model"]
+           "build_audience", "build_scorers", "load_user_model"]
 
 
 def _preset(value: str | float) -> str | float:
@@ -128,18 +128,30 @@ def build_fluency(cfg: ScoringConfig) -> Any:
     return scoring.Fluency(perplexity_model=model, perplexity_range=(good, bad))
 
 
-def build_reward(cfg: RunConfig, network: SocialNetwork, agent: int, engagement: EngagementModel) -> Any:
-    """The run's reward: :class:`EngagementReward`, or in reply mode a :class:`ReplyReward` over the
-    posts of ``generation.reply_posts`` (their authors' audiences)."""
-    if cfg.generation.mode == "reply":
-        return ReplyReward.from_posts_file(network, agent, str(cfg.generation.reply_posts), build_opinion_scorer(cfg.scoring),
-                                           epsilon=cfg.engagement.epsilon, config=cfg.reward,
-                                           fluency=build_fluency(cfg.scoring))
+def build_scorers(cfg: RunConfig) -> dict[str, Any]:
+    """The reward's text scorers, by :class:`EngagementReward`'s argument names: opinion, topic,
+    fluency (with perplexity when ``scoring.fluency_model`` is set), moderation, language."""
+    return {
+        "opinion": build_opinion_scorer(cfg.scoring),
+        "topic_scorer": scoring.TopicAlignment(cfg.topic, keywords=list(cfg.scoring.topic_keywords) or None),
+        "fluency": build_fluency(cfg.scoring),
+        "moderation": scoring.Moderation(),
+        "language": scoring.LanguageCheck(),
+    }
 
-    topic_scorer = scoring.TopicAlignment(cfg.topic, keywords=list(cfg.scoring.topic_keywords) or None)
-    return EngagementReward(network=network, source=agent, engagement=engagement,
-                            opinion=build_opinion_scorer(cfg.scoring), topic=cfg.topic,
-                            topic_scorer=topic_scorer, fluency=build_fluency(cfg.scoring), config=cfg.reward)
+
+def build_reward(cfg: RunConfig, network: SocialNetwork, agent: int, engagement: EngagementModel,
+                 scorers: dict[str, Any] | None = None) -> Any:
+    """The run's reward: :class:`EngagementReward`, or in reply mode a :class:`ReplyReward` over the
+    posts of ``generation.reply_posts`` (their authors' audiences). ``scorers``: prebuilt
+    :func:`build_scorers` (shared between rewards of one topic and scoring config)."""
+    scorers = scorers if scorers is not None else build_scorers(cfg)
+    if cfg.generation.mode == "reply":
+        return ReplyReward.from_posts_file(network, agent, str(cfg.generation.reply_posts), scorers["opinion"],
+                                           epsilon=cfg.engagement.epsilon, config=cfg.reward,
+                                           fluency=scorers["fluency"])
+    return EngagementReward(network=network, source=agent, engagement=engagement, topic=cfg.topic, config=cfg.reward,
+                            **scorers)
 
 
 def build_audience(cfg: RunConfig, engagement: EngagementModel | None = None) -> Audience:
