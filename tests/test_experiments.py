@@ -5,7 +5,8 @@ What is checked: grid configs reject bad keys and values with the key's path; co
 are stable; baselines-only scores the paper's configurations from one shared pool, with numbers an
 independent computation reproduces; a training grid runs its configurations in worker processes,
 reports a broken configuration while the other finishes, and skips finished work when run again; a
-worker that dies is retried once, then reported; the report renders in a real browser without
+worker that dies is retried once, then reported, in the local pool and on a real local Ray cluster
+(whose results table equals the pool's); the report renders in a real browser without
 console errors and with its plots visible.
 """
 
@@ -19,11 +20,13 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -504,20 +507,26 @@ def test_a_run_report_shows_where_posts_must_land(trained_grid: tuple[GridConfig
 
 # ------------------------------------------------------------------------------- dying workers, Ray
 def die_once(payload: dict[str, Any]) -> dict[str, Any]:
-    """A task whose worker is killed on its first attempt (seed 1) or every attempt (seed 2)."""
+    """A task whose worker is killed on its first attempt (seed 1, 3) or every attempt (seed 2); its
+    result depends on the configuration, so two back-ends' tables can be compared."""
     marker = Path(payload["run_dir"]) / "attempted"
     if payload["config"]["seed"] == 2 or not marker.exists():
         marker.touch()
         os.kill(os.getpid(), signal.SIGKILL)
-    return {"trained_engaged": 1.0, "attempts": 2}
+    print("second attempt", flush=True)  # into the run folder's worker.log
+    return {"trained_engaged": float(payload["config"]["seed"]), "attempts": 2}
+
+
+def _dying_grid(seeds: list[int]) -> GridConfig:
+    return from_dict(GridConfig, {
+        "grid": {"seed": seeds},
+        "baselines": {"untuned": False, "best_of_n": False, "prompt_steered": False, "random_oracle": False},
+    })
 
 
 def test_a_dying_worker_is_retried_once_then_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")  # set, but Ray is not installed: the local pool is used
-    grid = from_dict(GridConfig, {
-        "grid": {"seed": [1, 2]},
-        "baselines": {"untuned": False, "best_of_n": False, "prompt_steered": False, "random_oracle": False},
-    })
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")  # set, but no Ray cluster there: the local pool is used
+    grid = _dying_grid([1, 2])
     outcome = run_grid(grid, tmp_path / "grid", workers=2, progress=False, task=f"{__name__}:die_once")
     once, always = grid.configurations
     assert outcome.backend == "local"
@@ -527,13 +536,38 @@ def test_a_dying_worker_is_retried_once_then_reported(tmp_path: Path, monkeypatc
     assert rows[once.id]["trained_engaged"] == 1.0 and rows[once.id]["optimum"] > 0
 
 
-def test_ray_required_but_missing_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_grid_on_a_real_ray_cluster_gives_the_local_pools_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local Ray cluster of 2 CPUs started here runs the grid's tasks; a worker killed once is
+    retried by Ray, one killed every time is reported; the table equals the local pool's."""
+    ray = pytest.importorskip("ray")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    # Ray's workers inherit the environment: this test module (the task) must be importable there.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+    grid = _dying_grid([1, 2, 3])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        import ray  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("Ray is installed here")
+        on_ray = run_grid(grid, tmp_path / "ray", ray=True, progress=False, task=f"{__name__}:die_once")
+    finally:
+        ray.shutdown()
+    local = run_grid(grid, tmp_path / "local", ray=False, workers=2, progress=False, task=f"{__name__}:die_once")
+    once, always, once_more = grid.configurations
+    assert on_ray.backend == "ray" and local.backend == "local"
+    assert on_ray.trained == local.trained == [once.id, once_more.id]  # retried once, then done
+    assert set(on_ray.errors) == set(local.errors) == {always.id}
+    assert on_ray.errors[always.id].startswith("the worker died twice (Ray: WorkerCrashedError)")
+    assert (tmp_path / "ray" / "runs" / once.id / "worker.log").read_text().strip() == "second attempt"
+    # the same table: the same rows and values, but for the time baselines took and the wording of the error
+    differs = {"baselines_seconds", "error"}
+    ray_table, local_table = pq.read_table(on_ray.parquet).to_pylist(), pq.read_table(local.parquet).to_pylist()
+    assert [r.keys() for r in ray_table] == [r.keys() for r in local_table]
+    assert ([{k: v for k, v in r.items() if k not in differs} for r in ray_table]
+            == [{k: v for k, v in r.items() if k not in differs} for r in local_table])
+    assert [r["trained_engaged"] for r in ray_table] == [1.0, None, 3.0]
+    assert [bool(r["error"]) for r in ray_table] == [bool(r["error"]) for r in local_table] == [False, True, False]
+
+
+def test_ray_required_but_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as where it is not installed
     with pytest.raises(GridError, match=r"Ray is not installed.*engagegen\[cluster\].*without --ray"):
         run_grid(GridConfig(), tmp_path / "grid", ray=True, progress=False)
     assert not (tmp_path / "grid" / "results.jsonl").exists()  # failed before doing any work

@@ -78,10 +78,9 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _worker_main(task: str, payload: dict[str, Any], threads: int, result_path: str, log_path: str) -> None:
-    """A spawned worker: its own process group (Ctrl-C reaches it through the runner only), its own
-    thread budget, output to the run folder's log, the outcome to ``result_path``."""
-    os.setpgrp()
+def _enter_worker(threads: int, log_path: str) -> None:
+    """A worker process's setup, the same in the local pool and on Ray: its thread budget and its
+    output in the run folder's ``worker.log``."""
     for name in _THREAD_VARIABLES:
         os.environ[name] = str(threads)  # read by torch, numba and BLAS when they are first imported
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -89,21 +88,29 @@ def _worker_main(task: str, payload: dict[str, Any], threads: int, result_path: 
     log = open(log_path, "a", buffering=1)  # noqa: SIM115  (lives as long as the process)
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
-    _watch_parent(os.getppid())
+
+
+def _finish_task(task: str, payload: dict[str, Any]) -> dict[str, Any]:
     outcome = _run_task(task, payload)
     if outcome.get("traceback"):
         sys.stderr.write(outcome["traceback"])  # into worker.log, for whoever looks into the failure
-    atomic_write_text(result_path, json.dumps(outcome, default=str))
+    return outcome
+
+
+def _worker_main(task: str, payload: dict[str, Any], threads: int, result_path: str, log_path: str) -> None:
+    """A spawned worker: its own process group (Ctrl-C reaches it through the runner only), the
+    common setup, the outcome to ``result_path``."""
+    os.setpgrp()
+    _enter_worker(threads, log_path)
+    _watch_parent(os.getppid())
+    atomic_write_text(result_path, json.dumps(_finish_task(task, payload), default=str))
 
 
 def _ray_task(task: str, payload: dict[str, Any], threads: int) -> dict[str, Any]:
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        pass
-    return _run_task(task, payload)
+    """A Ray task, in a Ray worker process of its own (``max_calls=1``), so the thread budget set
+    before torch is imported holds and nothing of one training stays for the next."""
+    _enter_worker(threads, str(Path(payload["run_dir"]) / "worker.log"))
+    return _finish_task(task, payload)
 
 
 def _console() -> Any:
@@ -244,25 +251,44 @@ def connect_ray(required: bool) -> bool:
     return True
 
 
-def run_ray(items: list[Configuration], out_dir: Path, task: str, threads: int, examples: int, record: Callable[[Configuration, dict[str, Any]], None],
-             progress: bool, done_before: int, total: int) -> None:
-    """Each configuration a Ray task, retried once if its worker dies; results gathered here."""
+def _ray_failure(exc: Exception, run_dir: Path) -> str:
     import ray
 
-    remote = ray.remote(num_cpus=threads, max_retries=1)(_ray_task)
+    if isinstance(exc, ray.exceptions.WorkerCrashedError):  # killed (signal, out of memory): as the local pool says it
+        return (f"the worker died twice (Ray: {type(exc).__name__}); see {run_dir / 'worker.log'} and the Ray "
+                "session's logs (raylet.out, python-core-worker-*.log)")
+    return f"the Ray task failed twice: {type(exc).__name__}: {exc}"
+
+
+def run_ray(items: list[Configuration], out_dir: Path, task: str, threads: int, examples: int, record: Callable[[Configuration, dict[str, Any]], None],
+             progress: bool, done_before: int, total: int) -> None:
+    """Each configuration a Ray task, retried once if its worker dies; results gathered here.
+    Ctrl-C cancels the tasks gracefully (each gets a KeyboardInterrupt: it checkpoints and stops,
+    as in the local pool); run the grid again to resume them. The grid folder must be on a file
+    system every Ray node shares: workers write their run folders there."""
+    import ray
+
+    remote = ray.remote(num_cpus=threads, max_retries=1, max_calls=1)(_ray_task)
     refs = {remote.remote(task, _payload(c, out_dir, threads, examples), threads): c for c in items}
     started, finished = time.time(), 0
     with _progress(progress) as bar:
         task_id = bar.add_task("training (ray)", total=total, completed=done_before, eta="-:--:--", info="")
-        while refs:
-            done, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
-            for ref in done:
-                c = refs.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001  (worker crashed twice, node died, ...)
-                    result = {"status": "error", "error": f"the Ray task failed twice: {type(exc).__name__}: {exc}"}
-                record(c, result)
-                finished += 1
-                bar.advance(task_id)
-            bar.update(task_id, eta=_eta(started, finished, len(refs)))
+        try:
+            while refs:
+                done, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
+                for ref in done:
+                    c = refs.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001  (worker crashed twice, node died, ...)
+                        result = {"status": "error", "error": _ray_failure(exc, out_dir / "runs" / c.id)}
+                    record(c, result)
+                    finished += 1
+                    bar.advance(task_id)
+                bar.update(task_id, eta=_eta(started, finished, len(refs)))
+        except KeyboardInterrupt:
+            bar.console.print(f"stopping: {len(refs)} Ray task(s) checkpoint and stop; run the grid again to resume")
+            for ref in refs:
+                ray.cancel(ref)  # not force: a KeyboardInterrupt inside the task, which checkpoints
+            ray.wait(list(refs), num_returns=len(refs), timeout=300)
+            raise
