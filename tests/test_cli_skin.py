@@ -50,17 +50,30 @@ def test_outputs_are_out_and_model_is_a_language_model(path: tuple[str, ...]) ->
 
 
 def test_defaults_come_from_the_run_config() -> None:
-    def default(path: tuple[str, ...], name: str) -> object:
-        return next(p.default for p in COMMANDS[path].params if p.name == name)
+    def option(path: tuple[str, ...], name: str) -> Any:
+        return next(p for p in COMMANDS[path].params if p.name == name)
 
+    from engagegen.cli.run_settings import sampling_settings
+
+    # generate, reply and chat: an option not given comes from --adapter's generation.json, else
+    # the run config (--config's for chat and reply, else the default one); --help says so
+    resolved = sampling_settings(DEFAULT_RUN, None, model=None, topic=None, max_new_tokens=None, temperature=None)
     for path in (("generate",), ("reply",), ("chat",)):
-        assert default(path, "temperature") == DEFAULT_RUN.generation.temperature
-        assert default(path, "max_new_tokens") == DEFAULT_RUN.generation.max_new_tokens
-        assert default(path, "model") == DEFAULT_RUN.generation.model
-    for path in (("generate",), ("chat",), ("analyze",)):
-        assert default(path, "topic") == DEFAULT_RUN.topic
-    # score takes its audience from --config or the default run config; an option given changes it
-    assert default(("score",), "topic") is None and default(("score",), "config") is None
+        for name in ("temperature", "max_new_tokens", "model", "top_p"):
+            assert option(path, name).default is None
+            assert "the adapter's generation.json" in option(path, name).show_default
+            assert option(path, name).show_default.endswith(f"else {getattr(DEFAULT_RUN.generation, name)}")
+    assert (resolved.model, resolved.topic, resolved.max_new_tokens, resolved.temperature) == (
+        DEFAULT_RUN.generation.model, DEFAULT_RUN.topic, DEFAULT_RUN.generation.max_new_tokens, DEFAULT_RUN.generation.temperature)
+    for path in (("generate",), ("chat",)):
+        assert option(path, "topic").default is None and option(path, "topic").show_default.endswith(f"else {DEFAULT_RUN.topic}")
+    assert option(("analyze",), "topic").default == DEFAULT_RUN.topic
+    # score, chat and reply take their audience from --config or the default run config; an option given changes it
+    for path in (("score",), ("chat",), ("reply",)):
+        assert option(path, "config").default is None and option(path, "network").default is None
+        assert option(path, "epsilon").default is None
+        assert option(path, "epsilon").show_default == f"the config's, else {DEFAULT_RUN.engagement.epsilon}"
+    assert option(("score",), "topic").default is None
     for path in (("simulate",), ("optimum",)):
-        assert default(path, "engagement") == DEFAULT_RUN.engagement.model
-        assert default(path, "epsilon") == DEFAULT_RUN.engagement.epsilon
+        assert option(path, "engagement").default == DEFAULT_RUN.engagement.model
+        assert option(path, "epsilon").default == DEFAULT_RUN.engagement.epsilon

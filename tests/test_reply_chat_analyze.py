@@ -126,6 +126,68 @@ def test_reply_cli_end_to_end(net_file, tiny_model_dir, tmp_path):
     assert bad.exit_code == 2 and "author 999 does not exist" in flat(bad.output)
 
 
+def run_config_file(tmp_path, net_path):
+    """A run config of another audience than the commands' defaults (network file, agent, epsilon, topic)."""
+    config = tmp_path / "run.yaml"
+    config.write_text(f"topic: dogs\nagent: degree-high\nengagement: {{epsilon: 0.3}}\n"
+                      f"network: {{source: file, path: {net_path}}}\nscoring: {{fluency_model: null}}\n")
+    return config
+
+
+def test_reply_with_a_run_config_scores_as_training_in_reply_mode(net_file, tiny_model_dir, tmp_path):
+    from dataclasses import replace
+
+    from engagegen.training import load_run_config
+    from engagegen.training.build import build_audience
+
+    net, path = net_file
+    config, out = run_config_file(tmp_path, path), tmp_path / "replies.csv"
+    post = "My dog sleeps all day."
+    result = runner.invoke(app, ["reply", "--post", post, "--author", "3", "--thread", "5, 7", "--config", str(config),
+                                 "--model", str(tiny_model_dir), "-n", "3", "--max-new-tokens", "8", "--seed", "0",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    # the reward training builds from the config in reply mode, for a posts file holding this post
+    posts = tmp_path / "posts.csv"
+    posts.write_text(f"text,author,thread\n{post},3,5;7\n")
+    cfg = load_run_config(config)
+    expected = build_audience(replace(cfg, generation=replace(cfg.generation, mode="reply", reply_posts=str(posts)))).reward
+    assert expected.targets[0].thread == (5, 7) and expected.agent == place_agent(net, "degree-high")
+    scored = expected.score([r["reply"] for r in rows])
+    assert [float(r["reward"]) for r in rows] == scored.total.tolist()
+    assert [float(r["engaged"]) for r in rows] == scored.engaged.tolist()
+    readers = len(reply_audience(net, 3, (5, 7), exclude=expected.agent))
+    assert f"replies to user 3: {readers} reader(s)" in flat(result.output)
+    assert f"(agent {expected.agent})" in flat(result.output)
+
+
+def test_reply_with_an_adapter_samples_as_its_run_did(net_file, tmp_path, monkeypatch):
+    import engagegen.cli.reply_cmd as reply_cmd
+
+    calls = []
+
+    class RecordingModel:  # a fake adapter cannot load: record how the model is built and asked
+        def __init__(self, model, adapter=None, chat=True, allow_download=False):
+            calls.append({"model": model, "adapter": adapter})
+
+        def generate(self, prompts, n=1, **options):
+            calls.append(options)
+            return [["Dogs do sleep a lot."] * n]
+
+    monkeypatch.setattr(reply_cmd, "LocalModel", RecordingModel)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "generation.json").write_text(json.dumps({"model": "base", "mode": "reply", "prompt": "", "topic": "pets",
+                                                         "max_new_tokens": 24, "temperature": 0.6, "top_p": 0.95}))
+    _, path = net_file
+    result = runner.invoke(app, ["reply", "--post", "My dog sleeps all day.", "--author", "3", "--network", str(path),
+                                 "--adapter", str(adapter), "-n", "2", "--temperature", "0.4"])
+    assert result.exit_code == 0, result.output
+    assert calls == [{"model": "base", "adapter": adapter},
+                     {"max_new_tokens": 24, "temperature": 0.4, "top_p": 0.95, "seed": None}]
+
+
 # ------------------------------------------------------------------------------------------ chat
 
 
@@ -153,6 +215,41 @@ def test_chat_cli_reads_piped_input(net_file, tiny_model_dir):
     assert result.output.count("opinion") >= 2 and "flags:" in result.output
     ended = runner.invoke(app, args, input="hi\n")  # end of input ends the session
     assert ended.exit_code == 0 and ended.output.count("engages") == 1
+
+
+def test_chat_with_a_run_config_scores_with_that_runs_reward(net_file, tiny_model_dir, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import engagegen.cli.chat_cmd as chat_cmd
+    from engagegen.training import load_run_config
+    from engagegen.training.build import build_audience
+
+    sessions = []
+
+    class RecordedSession(ChatSession):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            sessions.append(self)
+
+    monkeypatch.setattr(chat_cmd, "ChatSession", RecordedSession)
+    _, path = net_file
+    config = run_config_file(tmp_path, path)
+    args = ["chat", "--config", str(config), "--model", str(tiny_model_dir), "--max-new-tokens", "6", "--seed", "1"]
+    result = runner.invoke(app, args, input="hi\n")
+    assert result.exit_code == 0, result.output
+    cfg = load_run_config(config)
+    expected = build_audience(cfg).reward
+    posts = ["Dogs are loyal and kind.", "I can't stand dogs barking all night."]
+    got, want = sessions[0].reward.score(posts), expected.score(posts)
+    assert got.total.tolist() == want.total.tolist() and got.engaged.tolist() == want.engaged.tolist()
+    assert f"agent at user {expected.source} · optimum {expected.optimum.value:g} users" in flat(result.output)
+    assert "topic 'dogs'" in flat(result.output)
+    # an option given on the command line changes the config's setting
+    result = runner.invoke(app, [*args, "--epsilon", "0.05", "--topic", "cats"], input="hi\n")
+    assert result.exit_code == 0, result.output
+    narrow = build_audience(replace(cfg, topic="cats", engagement=replace(cfg.engagement, epsilon=0.05))).reward
+    assert sessions[1].reward.score(posts).total.tolist() == narrow.score(posts).total.tolist()
+    assert f"optimum {narrow.optimum.value:g} users" in flat(result.output) and "topic 'cats'" in flat(result.output)
 
 
 # ------------------------------------------------------------------------------------------ analysis

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import replace
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -26,16 +25,13 @@ from engagegen.cli.common import (
     err_console,
     examples,
     friendly_errors,
-    load_network,
     output_file,
-    parse_agent,
     quiet_model_loading,
 )
+from engagegen.cli.run_settings import FROM_CONFIG_NETWORK, from_config, run_config
 from engagegen.files import atomic_open
 from engagegen.scoring import read_posts
-from engagegen.training import RunConfig, load_run_config
 from engagegen.training.build import build_audience
-from engagegen.training.config import NetworkConfig, ScoringConfig
 
 SCORE_COLUMNS = ("opinion", "engaged", "engaged_fraction", "fluency", "topic", "flagged", "total", "flags", "reason")
 _NUMERIC = SCORE_COLUMNS[:7]
@@ -70,25 +66,6 @@ class _RowWriter:
             self.fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
 
-def _run_config(config: Path | None, network: Path | None, agent: str | None, topic: str | None,
-                epsilon: float | None, preset: str | None) -> RunConfig:
-    """The run config posts are scored under: ``config`` (or the default one, fluency without
-    perplexity), changed by the options given."""
-    cfg = load_run_config(config) if config is not None else RunConfig(scoring=ScoringConfig(fluency_model=None))
-    if network is not None:
-        load_network(network)  # a clear error for a file that is not a network, before any model loads
-        cfg = replace(cfg, network=NetworkConfig(source="file", path=str(network), seed=cfg.network.seed))
-    if agent is not None:
-        cfg = replace(cfg, agent=parse_agent(agent))
-    if topic is not None:
-        cfg = replace(cfg, topic=topic)
-    if epsilon is not None:
-        cfg = replace(cfg, engagement=replace(cfg.engagement, epsilon=epsilon))
-    if preset is not None:
-        cfg = replace(cfg, reward=replace(cfg.reward, preset=preset))
-    return cfg
-
-
 def _progress() -> Progress:
     return Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("posts"), TimeElapsedColumn(),
                     TimeRemainingColumn(), console=err_console, transient=True)
@@ -103,13 +80,14 @@ def score(
     config: Path | None = typer.Option(None, help="A run config (e.g. RUN/config.yaml): score with that run's audience "
                                        "and reward, exactly as training does (perplexity included when it sets "
                                        "scoring.fluency_model). The options below change it."),
-    network: Path | None = typer.Option(None, help="Network file (.npz): the audience the posts are scored for "
-                                        "[default: the config's, or the paper's negative network]."),
-    agent: str | None = typer.Option(None, help=f"Agent position or a user id [default: {DEFAULT_RUN.agent}]."),
-    topic: str | None = typer.Option(None, help=f"What the posts should be about [default: {DEFAULT_RUN.topic}]."),
-    epsilon: float | None = typer.Option(None, help="Confidence bound of the bounded-confidence cascade "
-                                         f"[default: {DEFAULT_RUN.engagement.epsilon}]."),
-    preset: str | None = typer.Option(None, help=f"Reward preset: constrained or paper [default: {DEFAULT_RUN.reward.preset}]."),
+    network: Path | None = typer.Option(None, help="Network file (.npz): the audience the posts are scored for.",
+                                        show_default=FROM_CONFIG_NETWORK),
+    agent: str | None = typer.Option(None, help="Agent position or a user id.", show_default=from_config(DEFAULT_RUN.agent)),
+    topic: str | None = typer.Option(None, help="What the posts should be about.", show_default=from_config(DEFAULT_RUN.topic)),
+    epsilon: float | None = typer.Option(None, help="Confidence bound of the engagement model.",
+                                         show_default=from_config(DEFAULT_RUN.engagement.epsilon)),
+    preset: str | None = typer.Option(None, help="Reward preset: constrained or paper.",
+                                      show_default=from_config(DEFAULT_RUN.reward.preset)),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the scored posts here (.csv or .jsonl), with every input column."),
     text_column: str = typer.Option("text", help="Column (CSV) or field (JSONL) holding the text."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
@@ -132,7 +110,7 @@ def score(
         output_file(out, force=force, inputs=(posts, network, config), suffixes=(".csv", ".jsonl"))
     with friendly_errors():
         quiet_model_loading()
-        audience = build_audience(_run_config(config, network, agent, topic, epsilon, preset))
+        audience = build_audience(run_config(config, network=network, agent=agent, topic=topic, epsilon=epsilon, preset=preset))
         reward, source = audience.reward, audience.agent
         if posts is not None:
             records = read_posts(posts, text_column)

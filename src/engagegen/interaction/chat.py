@@ -45,14 +45,14 @@ class ChatSession:
     """
 
     def __init__(self, generator: Any, reward: Any, *, system: str | None = None, max_new_tokens: int = 64,
-                 temperature: float = 0.7, seed: int | None = None, history_turns: int = 4) -> None:
+                 temperature: float = 0.7, top_p: float = 1.0, seed: int | None = None, history_turns: int = 4) -> None:
         tokenizer = getattr(generator, "tokenizer", None)
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             raise GenerationError("chat needs a local model with a chat template (an instruct model)")
         if history_turns < 0:
             raise GenerationError(f"history_turns must be >= 0, got {history_turns!r}")
         self.generator, self.reward, self.system = generator, reward, system
-        self.max_new_tokens, self.temperature, self.seed = max_new_tokens, temperature, seed
+        self.max_new_tokens, self.temperature, self.top_p, self.seed = max_new_tokens, temperature, top_p, seed
         self.history_turns = history_turns
         self.turns: list[ChatTurn] = []
 
@@ -71,7 +71,7 @@ class ChatSession:
             raise GenerationError("say something: the message is empty")
         seed = None if self.seed is None else self.seed + len(self.turns)
         text = self.generator.generate([self._prompt(message.strip())], n=1, max_new_tokens=self.max_new_tokens,
-                                       temperature=self.temperature, seed=seed, raw=True)[0][0]
+                                       temperature=self.temperature, top_p=self.top_p, seed=seed, raw=True)[0][0]
         turn = ChatTurn(message.strip(), text, self.reward.score([text]))
         self.turns.append(turn)
         return turn

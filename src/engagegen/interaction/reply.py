@@ -211,10 +211,11 @@ class ReplyReward:
 
     @classmethod
     def from_posts_file(cls, network: SocialNetwork, agent: int, path: str | Path, opinion: Any, *,
-                        text_column: str = "text", author_column: str = "author", thread_column: str | None = None,
+                        text_column: str = "text", author_column: str = "author", thread_column: str | None = "thread",
                         **options: Any) -> ReplyReward:
         """One target per post of a CSV/JSONL file: its text, its author (a user id, or a label of
-        ``network.node_ids``) and, optionally, thread participants (ids separated by ``;``)."""
+        ``network.node_ids``) and, when the file has them, thread participants (``thread_column``:
+        ids separated by ``;``; ``None`` reads none)."""
         labels = None if network.node_ids is None else {str(v): i for i, v in enumerate(network.node_ids.tolist())}
 
         def user(raw: Any, line: int, what: str) -> int:
