@@ -119,6 +119,17 @@ CASES = [
          2, "already exists", unchanged=("r.html",)),
     Case("scorer train into a non-empty folder", {"l.csv": "text,stance\na,1\nb,0\n", "sc/mine.txt": "keep"},
          ["scorer", "train", "l.csv", "--out", "sc"], 2, "not empty; pass --force", unchanged=("sc/mine.txt",)),
+    # --- resuming: a switch in `train` and `run`, the run folder is --out
+    Case("resume a folder without a run", {"run/keep": "x"}, ["train", "--resume", "--out", "run"], 2,
+         "nothing to resume in run (no config.yaml there)"),
+    Case("resume the run of a config's default folder", {"cfg.yaml": "topic: dogs\n"}, ["train", "cfg.yaml", "--resume"], 2,
+         "nothing to resume in runs/cfg"),
+    Case("resume without a run folder", {}, ["train", "--resume"], 2, "--resume continues the run in --out"),
+    Case("a run folder given as the config", {"runs/mine/config.yaml": "topic: dogs\n"}, ["train", "runs/mine", "--resume"],
+         2, "runs/mine is a folder, not a run config"),
+    Case("resume the main job where none ran", {}, ["run", "--out", "nowhere", "--resume"], 2, "nothing to resume in nowhere"),
+    Case("resume with a new seed", {"run/config.yaml": "topic: dogs\n"}, ["run", "--out", "run", "--resume", "--seed", "3"],
+         2, "a resumed run keeps its own seed"),
     # --- readers
     Case("truncated network file", {"t.npz": "__truncated__"}, ["network", "stats", "t.npz"], 2,
          "t.npz: the network file is truncated or corrupt"),

@@ -49,47 +49,61 @@ def _show_summary(summary: dict, run_dir: Path) -> None:
     console.print(f"report: {report}")
 
 
-def _train(config_path: Path | None, out: Path | None, resume: Path | None, seed: int | None) -> None:
+def _train(config_path: Path | None, run_dir: Path, resume: bool, seed: int | None, again: str) -> None:
+    """Train into ``run_dir``, or (``resume``) continue the run there with the config it started with.
+    ``again``: the command that continues the run, for the message when it is stopped."""
+    if seed is not None and resume:
+        raise typer.BadParameter("--seed starts a new run; a resumed run keeps its own seed")
+    if resume and not (run_dir / "config.yaml").is_file():
+        raise typer.BadParameter(f"nothing to resume in {run_dir} (no config.yaml there); give the run's folder with "
+                                 "--out, or start a run without --resume", param_hint="--resume")
     with friendly_errors():
-        if resume is not None:
-            cfg, run_dir = load_run(resume), resume
+        if resume:
+            cfg = load_run(run_dir)
         else:
             cfg = load_run_config(config_path) if config_path else RunConfig()
-            run_dir = out or Path("runs") / (config_path.stem if config_path else "default")
             if seed is not None:
                 cfg = replace(cfg, seed=seed)
-        summary = EngagementTrainer(cfg, run_dir).train(resume=resume is not None)
+        summary = EngagementTrainer(cfg, run_dir).train(resume=resume)
         if summary.get("interrupted"):
-            console.print(f"stopped at step {summary['step']}; continue with `engagegen train --resume {run_dir}`")
+            console.print(f"stopped at step {summary['step']}; continue with `{again}`")
             raise typer.Exit(130)
     _show_summary(summary, run_dir)
 
 
-@app.command(epilog=examples("engagegen train configs/demo.yaml --out runs/mine", "engagegen train --resume runs/mine"))
+_RESUME_HELP = "Continue the run in the run folder from its last checkpoint, with the config it started with."
+_SEED_HELP = "Training seed (sampling, training, evaluation); the network keeps network.seed."
+
+
+@app.command(epilog=examples("engagegen train configs/demo.yaml --out runs/mine",
+                             "engagegen train configs/demo.yaml --out runs/mine --resume"))
 def train(
-    config: Path | None = typer.Argument(None, help="Run config (YAML). Omit with --resume."),
-    out: Path | None = typer.Option(None, help="Run folder (default runs/<config name>)."),
-    resume: Path | None = typer.Option(None, help="Continue the run in this folder from its last checkpoint."),
-    seed: int | None = typer.Option(None, help="Training seed (sampling, training, evaluation); the network keeps network.seed."),
+    config: Path | None = typer.Argument(None, help="Run config (YAML); with --resume it only names the default run "
+                                         "folder."),
+    out: Path | None = typer.Option(None, help="Run folder.", show_default="runs/<config name>"),
+    resume: bool = typer.Option(False, "--resume", help=_RESUME_HELP),
+    seed: int | None = typer.Option(None, help=_SEED_HELP),
 ) -> None:
     """Train a policy with RL against the simulated audience described by CONFIG."""
-    if config is None and resume is None:
-        raise typer.BadParameter("give a CONFIG file, or --resume RUN_DIR")
-    if seed is not None and resume is not None:
-        raise typer.BadParameter("--seed starts a new run; a resumed run keeps its own seed")
-    _train(config, out, resume, seed)
+    if config is not None and config.is_dir():
+        raise typer.BadParameter(f"{config} is a folder, not a run config; to continue the run in it: "
+                                 f"engagegen train --resume --out {config}", param_hint="CONFIG")
+    if config is None and not resume:
+        raise typer.BadParameter("give a CONFIG file (`engagegen run` trains the default config)")
+    if config is None and out is None:
+        raise typer.BadParameter("--resume continues the run in --out: give the run folder as --out")
+    run_dir = out if out is not None else Path("runs") / Path(str(config)).stem
+    _train(config, run_dir, resume, seed, f"engagegen train --resume --out {run_dir}")
 
 
 @app.command(epilog=examples("engagegen run --out runs/demo", "engagegen run --out runs/demo --resume"))
 def run(
     out: Path = typer.Option(Path("runs/demo"), help="Run folder."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
-    seed: int | None = typer.Option(None, help="Training seed (sampling, training, evaluation); the network keeps network.seed."),
+    resume: bool = typer.Option(False, "--resume", help=_RESUME_HELP),
+    seed: int | None = typer.Option(None, help=_SEED_HELP),
 ) -> None:
     """The main job with the default config: the paper's negative network, agent central, topic cats, SmolLM2 + LoRA."""
-    if seed is not None and resume:
-        raise typer.BadParameter("--seed starts a new run; a resumed run keeps its own seed")
-    _train(None, out, out if resume else None, seed)
+    _train(None, out, resume, seed, f"engagegen run --out {out} --resume")
 
 
 @app.command(epilog=examples("engagegen evaluate runs/demo"))
