@@ -39,6 +39,7 @@ TABLE_COLUMNS = (
     "trained_engaged", "trained_fraction", "trained_fraction_se", "trained_gate_share", "trained_opinion", "trained_on_target",
     "final_opinion_in_optimal", "final_opinion_distance",
     "steps_to_90", "samples_to_90", "steps_to_90_train", "samples_to_90_train",
+    "trainer_untuned_readable_fraction", "trainer_best_of_n_readable_fraction", "trainer_best_of_n_n", "trained_temperature",
     "steps", "best_step", "stop_reason", "samples_seen", "wall_seconds", "baselines_seconds", "audience",
 )
 

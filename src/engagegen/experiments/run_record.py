@@ -83,6 +83,10 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
         "samples_seen": summary.get("samples_seen"), "wall_seconds": summary.get("wall_seconds"),
         "trainer_untuned_engaged": summary.get("untuned_engaged_mean"),
         "trainer_best_of_n_engaged": summary.get("best_of_n_engaged_mean"),
+        "trainer_untuned_readable_fraction": summary.get("untuned_readable_fraction"),
+        "trainer_best_of_n_readable_fraction": summary.get("best_of_n_readable_fraction"),
+        "trainer_best_of_n_n": summary.get("best_of_n_n"),
+        "trained_temperature": summary.get("trained_temperature"),
         "run_dir": str(run_dir),
         "curves": {
             "step": [m["step"] for m in metrics],
