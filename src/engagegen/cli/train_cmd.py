@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, examples, friendly_errors
+from engagegen.cli.common import console, examples, friendly_errors, quiet_model_loading
 from engagegen.experiments import describe_target, run_posts_target
 from engagegen.report import run_report
 from engagegen.training import EngagementTrainer, RunConfig, evaluate_run, load_run, load_run_config
@@ -34,7 +34,8 @@ def _show_summary(summary: dict, run_dir: Path) -> None:
         table.add_row(name, f"{summary[f'{key}_readable_fraction']:.1%}" + (f" ± {se:.1%}" if se else ""),
                       f"{summary[f'{key}_fraction']:.1%}", f"{summary[f'{key}_readable_engaged_mean']:.1f}",
                       f"{summary[f'{key}_gate_share']:.0%}")
-    table.add_row("exact optimum", "100%", "100%", f"{opt:g}", "")
+    table.add_row("exact optimum" if summary.get("optimum_exact", True) else "optimum (searched)", "100%", "100%",
+                  f"{opt:g}", "")
     console.print(table)
     ratio = summary.get("perplexity_ratio")
     console.print(f"Readable engagement counts a post failing a gate (topic, fluency with perplexity, repetition, "
@@ -58,6 +59,7 @@ def _train(config_path: Path | None, run_dir: Path, resume: bool, seed: int | No
         raise typer.BadParameter(f"nothing to resume in {run_dir} (no config.yaml there); give the run's folder with "
                                  "--out, or start a run without --resume", param_hint="--resume")
     with friendly_errors():
+        quiet_model_loading()
         if resume:
             cfg = load_run(run_dir)
         else:

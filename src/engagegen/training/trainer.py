@@ -161,7 +161,7 @@ class EngagementTrainer:
                 raise TrainingError(f"{run_dir}: nothing to resume (no config.yaml); start a run there first")
             if from_dict(RunConfig, load_yaml(config_path)) != cfg:
                 raise TrainingError(f"{run_dir}: the config differs from the one stored there; resume a run with its "
-                                    f"own config (`engagegen train --resume {run_dir}`)")
+                                    f"own config (`engagegen train --resume --out {run_dir}`)")
         elif (run_dir / "metrics.jsonl").exists():
             raise TrainingError(f"{run_dir} already holds a run; resume it (--resume) or choose another folder")
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -473,6 +473,7 @@ class _Run:
             "optimum": float(opt.value),
             "optimal_message": float(opt.message),
             "optimal_intervals": [[iv.lo, iv.hi] for iv in opt.intervals],
+            "optimum_exact": bool(opt.exact),
         }
         for policy, (_, out) in results.items():
             summary.update(policy_summary(policy, out))
