@@ -214,7 +214,7 @@ def test_baselines_only_scores_paper_configs_from_one_pool(tmp_path: Path, tiny_
 
 
 def test_a_pool_is_the_start_of_every_larger_pool_and_is_extended_to_it(tiny_model_dir: Path) -> None:
-    from engagegen.experiments.baselines import Pool, sample_local
+    from engagegen.experiments.pools import Pool, sample_local
     from engagegen.generation import LocalModel
 
     cfg = from_dict(RunConfig, tiny_base(tiny_model_dir))
@@ -245,7 +245,8 @@ def test_a_pool_is_the_start_of_every_larger_pool_and_is_extended_to_it(tiny_mod
 
 def test_a_stopped_pool_sampling_goes_on_from_its_last_chunk(tmp_path: Path, tiny_model_dir: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from engagegen.experiments.baselines import PoolCache, run_baselines
+    from engagegen.experiments.baselines import run_baselines
+    from engagegen.experiments.pools import PoolCache
     from engagegen.generation import LocalModel
 
     grid = from_dict(GridConfig, {"name": "stop", "base": {**tiny_base(tiny_model_dir), "training": {"stages": [{"steps": 6, "learning_rate": 1e-3}], "group_size": 4}},

@@ -8,7 +8,8 @@ process (or a Ray task); a rerun resumes. From Python::
     outcome = run_grid(grid, "runs/paper", baselines_only=True)
 """
 
-from engagegen.experiments.baselines import POLICIES, describe_audience, random_opinion_engagement, steered_prompt
+from engagegen.experiments.baselines import POLICIES, random_opinion_engagement
+from engagegen.experiments.pools import describe_audience, steered_prompt
 from engagegen.experiments.config import (
     BaselineConfig,
     Configuration,

@@ -15,6 +15,10 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
+from engagegen.config import to_dict
+from engagegen.engagement import NearOptimalModel
 from engagegen.files import atomic_path, atomic_write_text
 
 __all__ = ["ResultsLog", "results_rows", "write_results_table", "TABLE_COLUMNS", "TARGET_FRACTION", "first_reaching", "target_columns", "describe_target"]
@@ -103,10 +107,6 @@ def target_columns(model: Any, network: Any, agent: int, opinions: dict[str, Any
     A policy whose posts scatter wider than the target cannot reach the fraction on average,
     however good its typical post is.
     """
-    import numpy as np
-
-    from engagegen.engagement import NearOptimalModel
-
     if not isinstance(model, NearOptimalModel):
         return {}
     intervals = model.near_optimal(network, agent, TARGET_FRACTION)
@@ -145,8 +145,6 @@ def _config_value(cfg_dict: dict[str, Any], path: str) -> Any:
 
 def results_rows(configurations: Sequence[Any], log: ResultsLog) -> list[dict[str, Any]]:
     """One flat row per configuration: its config fields, status, baseline and training results."""
-    from engagegen.config import to_dict
-
     baselines, training = log.latest("baselines"), log.latest("training")
     grid_keys = [k for c in configurations[:1] for k in c.params]
     rows = []

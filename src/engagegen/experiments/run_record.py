@@ -13,6 +13,9 @@ from typing import Any
 
 from engagegen.config import from_dict, load_yaml
 from engagegen.experiments.results import first_reaching, target_columns
+from engagegen.network import SocialNetwork, place_agent
+from engagegen.training import EngagementTrainer, RunConfig
+from engagegen.training.build import build_engagement, build_network
 
 __all__ = ["train_configuration", "collect_run", "run_target", "run_posts_target", "DEFAULT_TASK"]
 
@@ -46,10 +49,6 @@ def run_target(run_dir: str | Path, agent: int, opinions: dict[str, Any]) -> dic
     :func:`~engagegen.experiments.results.target_columns`). Empty for a folder without the
     trainer's ``config.yaml`` and ``network.npz`` (a task of one's own that writes only the files
     the results record needs)."""
-    from engagegen.network import SocialNetwork
-    from engagegen.training import RunConfig
-    from engagegen.training.build import build_engagement
-
     run_dir = Path(run_dir)
     if not ((run_dir / "config.yaml").is_file() and (run_dir / "network.npz").is_file()):
         return {}
@@ -108,17 +107,12 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
 def train_configuration(payload: dict[str, Any]) -> dict[str, Any]:
     """The default task: train one configuration in its run folder, resuming a run left there.
     A folder whose run already finished (``summary.json``) is read, not trained again."""
-    from engagegen.config import from_dict
-    from engagegen.training import EngagementTrainer, RunConfig
     cfg = from_dict(RunConfig, payload["config"])
     run_dir = Path(payload["run_dir"])
     group = cfg.training.group_size * cfg.training.prompts_per_step
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     if summary is None:
-        from engagegen.network import place_agent
-        from engagegen.training.build import build_network
-
         # A configuration whose audience cannot be built fails here, in a second, not after loading a model.
         place_agent(build_network(cfg.network), cfg.agent)
         resume = (run_dir / "metrics.jsonl").exists() or (run_dir / "config.yaml").exists()

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from engagegen.config import ConfigError, dump_yaml, from_dict, load_yaml, to_dict
+from engagegen.experiments.baselines import BaselineScorer, run_baselines
 from engagegen.experiments.config import Configuration, GridConfig
 from engagegen.experiments.results import ResultsLog, results_rows, target_columns, write_results_table
 from engagegen.experiments.run_record import DEFAULT_TASK, collect_run
 from engagegen.experiments.workers import GridError, available_cores, connect_ray, ray_wanted, run_local, run_ray
+from engagegen.training.build import build_engagement
 
 __all__ = ["run_grid", "collect_grid", "load_grid_folder", "GridOutcome"]
 
@@ -131,8 +133,6 @@ def run_grid(
 
 def _score_baselines(todo: list[Configuration], grid: GridConfig, out_dir: Path, log: ResultsLog, outcome: GridOutcome,
                      progress: bool) -> None:
-    from engagegen.experiments.baselines import run_baselines
-
     if not todo:
         return
     key = json.dumps(to_dict(grid.baselines), sort_keys=True)
@@ -182,9 +182,6 @@ def collect_grid(out_dir: str | Path, *, baselines: bool = False, progress: bool
 
     By default baselines are not scored again: recorded numbers stay as they are.
     """
-    from engagegen.experiments.baselines import BaselineScorer
-    from engagegen.training.build import build_engagement
-
     out_dir = Path(out_dir)
     grid = load_grid_folder(out_dir)
     with _locked(out_dir):

@@ -12,10 +12,6 @@ validated with in ``adapter/generation.json``), and the final evaluation (``samp
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -27,103 +23,23 @@ import numpy as np
 
 from engagegen.config import ConfigError, dump_yaml, from_dict, load_yaml
 from engagegen.engagement import EngagementModel
-from engagegen.errors import EngagegenError
 from engagegen.files import atomic_write_text
 from engagegen.reward import RewardBreakdown
+from engagegen.training.adapter_store import load_adapter_weights, restore_best_adapter, save_adapter
 from engagegen.training.build import Audience, build_audience
 from engagegen.training.checkpoint import MetricsLog, latest_checkpoint, read_checkpoint_state
 from engagegen.training.config import RunConfig
+from engagegen.training.errors import TrainingError
 from engagegen.training.evaluation import FINAL_SEED_OFFSET, evaluate_policies, policy_summary
 from engagegen.training.rollout import CachedRollout
 from engagegen.training.schedule import Progress, StageConfig, decide
+from engagegen.training.step_record import RecordingReward, graceful_interrupt, status, step_recorder
 from engagegen.training.trl_adapter import BEST_ADAPTER, trl_classes
 
 __all__ = ["EngagementTrainer", "TrainingError", "load_run", "evaluate_run"]
 
 #: The share of the optimum whose first crossing on held-out posts the summary reports (posts sampled until then).
 TARGET = 0.9
-
-
-class TrainingError(EngagegenError, RuntimeError):
-    """A run that cannot start or continue; the message says why and what to change."""
-
-
-def _atomic_save_adapter(model: Any, target: Path, generation: dict[str, Any]) -> None:
-    """Write a peft adapter and its generation settings to a temp folder beside ``target``, then swap it in."""
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        model.save_pretrained(tmp)
-        atomic_write_text(tmp / "generation.json", json.dumps(generation, indent=2))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _swap_in(tmp, target)
-
-
-def _swap_in(folder: Path, target: Path) -> None:
-    """Move a complete ``folder`` to ``target``, replacing what was there."""
-    old = target.with_name(f".{target.name}.old")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(folder, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _restore_best_adapter(checkpoint: Path, target: Path) -> None:
-    """Make ``target`` the best adapter a checkpoint kept (its config is the checkpoint's own adapter's)."""
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    shutil.copyfile(checkpoint / "adapter_config.json", tmp / "adapter_config.json")
-    for name, copy in BEST_ADAPTER.items():
-        shutil.copyfile(checkpoint / copy, tmp / name)
-    _swap_in(tmp, target)
-
-
-def _load_adapter_weights(model: Any, adapter: Path, lora_r: int) -> None:
-    """Load a saved LoRA adapter's weights into the model's adapter (same rank and modules)."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    weights, config = adapter / "adapter_model.safetensors", adapter / "adapter_config.json"
-    if not (weights.is_file() and config.is_file()):
-        raise TrainingError(f"{adapter}: not a LoRA adapter folder (needs adapter_config.json and adapter_model.safetensors)")
-    try:
-        rank = json.loads(config.read_text())["r"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise TrainingError(f"{config}: unreadable adapter config ({exc})") from None
-    if rank != lora_r:
-        raise TrainingError(f"{adapter}: LoRA rank {rank}, but training.lora_r is {lora_r}")
-    try:
-        result = set_peft_model_state_dict(model, load_file(str(weights)))
-    except RuntimeError as exc:  # tensor shapes that do not fit this model
-        raise TrainingError(f"{adapter}: does not fit the model ({exc})") from None
-    unexpected = list(getattr(result, "unexpected_keys", []) or [])
-    if unexpected:
-        raise TrainingError(f"{adapter}: weights for modules this adapter does not have, e.g. {unexpected[0]} "
-                            "(different lora_target_modules or model?)")
-
-
-class _RecordingReward:
-    """The reward as TRL sees it: keeps every breakdown, and the time spent, for the step's record."""
-
-    def __init__(self, reward: Any) -> None:
-        self.reward = reward
-        self.pending: list[RewardBreakdown] = []
-        self.seconds = 0.0
-        self.__name__ = "engagement"
-
-    def __call__(self, prompts: Any = None, completions: Any = None, **kwargs: Any) -> list[float]:
-        started = time.perf_counter()
-        values = self.reward(prompts=prompts, completions=completions, **kwargs)
-        self.seconds += time.perf_counter() - started
-        if len(values) != len(completions or []):
-            raise TrainingError(f"the reward returned {len(values)} values for {len(completions or [])} completions")
-        self.pending.append(self.reward.last)
-        return values
-
-    def drain(self) -> tuple[RewardBreakdown | None, float]:
-        """The breakdowns and the seconds spent scoring since the last call."""
-        outs, self.pending, seconds, self.seconds = self.pending, [], self.seconds, 0.0
-        return (RewardBreakdown.concat(outs) if outs else None), seconds
 
 
 class EngagementTrainer:
@@ -328,7 +244,7 @@ class _Run:
         set_seed(self.cfg.seed)
         self.started = time.time()
         self.load()
-        self.reward_fn = _RecordingReward(self.audience.reward)
+        self.reward_fn = RecordingReward(self.audience.reward)
         checkpoint = _latest(self.run_dir) if resume else None
         previous_seconds = 0.0
         if checkpoint is not None:
@@ -338,15 +254,15 @@ class _Run:
                 log.truncate_after(int(self.state["step"]), int(self.state["stage"]) + 1)
             # the best adapter as of the checkpoint: a later one may have been saved before the kill
             if all((checkpoint / copy).is_file() for copy in BEST_ADAPTER.values()):
-                _restore_best_adapter(checkpoint, self.run_dir / "adapter")
+                restore_best_adapter(checkpoint, self.run_dir / "adapter")
         elif resume:
             for log in (self.metrics, self.evals):
                 log.truncate_after(-1)  # no checkpoint: the run starts over, its first evaluation included
         self.clock_offset = previous_seconds - (time.time() - self.started)
-        recorder = _step_recorder(self)
+        recorder = step_recorder(self)
         model = self.model
         resume_stage = checkpoint is not None and not self.state["stage_done"]
-        with _graceful_interrupt(self), recorder.progress_bar(), _quiet_checkpointing_rename():
+        with graceful_interrupt(self), recorder.progress_bar(), _quiet_checkpointing_rename():
             while not self.state["finished"]:
                 if self.state["stage_done"]:  # open the next stage, or end the schedule
                     self._next_stage()
@@ -384,9 +300,9 @@ class _Run:
         self.state["stages_run"] = index + 1
         best = self.run_dir / "adapter"
         if index > 0 and best.is_dir():
-            _load_adapter_weights(model, best, self.cfg.training.lora_r)
+            load_adapter_weights(model, best, self.cfg.training.lora_r)
         elif index == 0 and self.cfg.training.init_adapter:
-            _load_adapter_weights(model, Path(self.cfg.training.init_adapter), self.cfg.training.lora_r)
+            load_adapter_weights(model, Path(self.cfg.training.init_adapter), self.cfg.training.lora_r)
         else:
             return
         self.validate(model, int(self.state["step"]), index, steps_left=1)
@@ -424,7 +340,7 @@ class _Run:
                                     steps_left=steps_left)
         if score > state["best_score"]:
             state.update(best_score=score, best_step=step, best_stage=index + 1, best_temperature=temperature)
-            _atomic_save_adapter(model, self.run_dir / "adapter", self.generation_settings(temperature))
+            save_adapter(model, self.run_dir / "adapter", self.generation_settings(temperature))
             record["best"] = True
         state["waiting"] = progress.waiting
         record["decision"] = decision
@@ -448,20 +364,20 @@ class _Run:
         if best.exists():
             set_peft_model_state_dict(model, load_file(str(best)))
         else:
-            _atomic_save_adapter(model, self.run_dir / "adapter", self.generation_settings(temperature))
+            save_adapter(model, self.run_dir / "adapter", self.generation_settings(temperature))
         model.eval()
         seed = cfg.seed + FINAL_SEED_OFFSET
         samples_seen = int(state.get("samples_seen", 0))
         results: dict[str, tuple[list[str], RewardBreakdown]] = {}
-        with _status(self.progress, f"evaluating the trained policy on {ev.samples} fresh posts"):
+        with status(self.progress, f"evaluating the trained policy on {ev.samples} fresh posts"):
             results["trained"] = evaluate_policies(self.sampler(model, temperature), reward, self.prompts, ev.samples,
                                                    seed, ev.batch_size)
         with model.disable_adapter():
             untuned = self.sampler(model, cfg.generation.temperature)
-            with _status(self.progress, f"evaluating the untuned model on {ev.samples} fresh posts"):
+            with status(self.progress, f"evaluating the untuned model on {ev.samples} fresh posts"):
                 results["untuned"] = evaluate_policies(untuned, reward, self.prompts, ev.samples, seed + 1, ev.batch_size)
             n_best = max(ev.best_of_n_top, min(samples_seen, ev.best_of_n_max))
-            with _status(self.progress, f"best {ev.best_of_n_top} of {n_best} untuned posts"):
+            with status(self.progress, f"best {ev.best_of_n_top} of {n_best} untuned posts"):
                 prompts, pool = evaluate_policies(untuned, reward, self.prompts, n_best, seed + 2, ev.batch_size)
         top = np.argsort(-pool.total, kind="stable")[: ev.best_of_n_top]
         results["best_of_n"] = ([prompts[i] for i in top], pool.subset(top))
@@ -502,136 +418,3 @@ class _Run:
         })
         atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2))
         return summary
-
-
-@contextmanager
-def _status(show: bool, message: str) -> Iterator[None]:
-    if not show:
-        yield
-        return
-    from rich.console import Console
-
-    with Console(stderr=True).status(message):
-        yield
-
-
-@contextmanager
-def _graceful_interrupt(run: _Run) -> Iterator[None]:
-    """First Ctrl-C: finish the step, checkpoint, stop. Second Ctrl-C: abort at once."""
-
-    def handler(signum: int, frame: Any) -> None:
-        if run.stop_requested:
-            raise KeyboardInterrupt
-        run.stop_requested = True
-        print("\nStopping after this step and saving a checkpoint (Ctrl-C again to abort)...", flush=True)
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _step_recorder(run: _Run) -> Any:
-    """The TRL callback of a run (defined here to keep transformers out of this module's import)."""
-    from transformers import TrainerCallback
-
-    class StepRecorder(TrainerCallback):
-        """One metrics line per step, held-out validations and the schedule's decisions,
-        checkpoints when a stage ends, and the progress bar over the whole budget."""
-
-        def __init__(self) -> None:
-            self.run = run
-            self.record: dict[str, Any] | None = None
-            self.bar: Any = None
-            self.step_started = self.optimizer_started = self.optimizer_done = time.perf_counter()
-
-        @contextmanager
-        def progress_bar(self) -> Iterator[None]:
-            if not self.run.progress:
-                yield
-                return
-            from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            with Bar(TextColumn("[bold]training"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                     TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn()) as bar:
-                self.bar = (bar, bar.add_task("train", total=self.run.cfg.training.steps, info=""))
-                yield
-            self.bar = None
-
-        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            if self.bar:
-                self.bar[0].update(self.bar[1], completed=self.run.state["stage_start"] + state.global_step)
-
-        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            self.step_started = self.optimizer_started = self.optimizer_done = time.perf_counter()
-
-        def on_pre_optimizer_step(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            self.optimizer_started = time.perf_counter()
-
-        def on_optimizer_step(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            self.optimizer_done = time.perf_counter()
-
-        def phases(self, reward_seconds: float) -> dict[str, Any]:
-            """Where the step's time went: sampling (None when TRL sampled), scoring, the policy's
-            forward and backward passes (with TRL's batch preparation), the optimizer."""
-            sampled = self.run.rollout.drain() if self.run.rollout is not None else None
-            sampling = sampled["seconds"] if sampled else 0.0
-            record = {"seconds_sampling": round(sampling, 3) if sampled else None, "seconds_reward": round(reward_seconds, 3),
-                      "seconds_policy": round(self.optimizer_started - self.step_started - sampling - reward_seconds, 3),
-                      "seconds_optimizer": round(self.optimizer_done - self.optimizer_started, 3)}
-            if sampled:
-                record.update(prefilled_tokens=sampled["prefilled_tokens"], sampled_tokens=sampled["sampled_tokens"])
-            return record
-
-        def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> Any:
-            run = self.run
-            index = int(run.state["stage"])
-            step = int(run.state["stage_start"]) + state.global_step
-            out, reward_seconds = run.reward_fn.drain()
-            record: dict[str, Any] = {"step": step, "stage": index + 1, **self.phases(reward_seconds)}
-            run.state["step"] = step
-            if out is not None:
-                run.state["samples_seen"] += len(out)
-                opt = run.audience.reward.optimum
-                record.update(out.summary())
-                record["optimum"] = float(opt.value)
-                record["optimal_intervals"] = [[iv.lo, iv.hi] for iv in opt.intervals]
-            ev = run.cfg.evaluation
-            steps_left = min(args.max_steps - state.global_step, run.cfg.training.steps - step)
-            if step % ev.every == 0 or steps_left <= 0:
-                evaluation_started = time.perf_counter()
-                result = run.validate(model, step, index, steps_left)
-                record["seconds_evaluation"] = round(time.perf_counter() - evaluation_started, 3)
-                record["eval_readable_fraction"] = result["readable_fraction"]
-                record["eval_gate_share"] = result["gate_share"]
-            if run.state["finished"] or run.state["stage_done"] or run.stop_requested:
-                control.should_save = True
-                control.should_training_stop = True
-            record["seconds"] = round(time.perf_counter() - self.step_started, 3)
-            self.record = record
-            if self.bar:
-                info = (f"stage {index + 1}  readable {record.get('readable_fraction_mean', 0):.2f}  "
-                        f"s={record.get('opinion_mean', 0):.2f}")
-                self.bar[0].update(self.bar[1], completed=step, info=info)
-            return control
-
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            run = self.run
-            if self.record is None or not logs or "loss" not in logs:
-                return
-            # TRL reports kl as 0 without measuring it when beta is 0; leave it out then
-            measured = ("frac_reward_zero_std",) if run.cfg.training.beta == 0 else ("kl", "frac_reward_zero_std")
-            for key in (*measured, "entropy", "learning_rate", "completions/mean_length", "completions/max_length",
-                        "completions/clipped_ratio", "grad_norm"):
-                if key in logs:
-                    self.record[key.replace("completions/", "")] = float(logs[key])
-            self.record["wall_seconds"] = round(run.wall_seconds(), 1)
-            run.metrics.append(self.record)
-            self.record = None
-
-    return StepRecorder()
