@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from engagegen.config import ConfigError, from_dict
@@ -30,6 +32,19 @@ def test_a_plateau_is_patience_evaluations_without_enough_improvement() -> None:
     assert (decision, progress) == ("train", Progress(best=0.61, waiting=1))
     decision, progress = decide(0.55, progress, STAGE, steps_left=9, **RULES)
     assert (decision, progress) == ("next", Progress(best=0.61, waiting=2))
+
+
+def test_an_exploring_stage_trains_on_through_a_flat_start() -> None:
+    """Seed 3 of the demo: held-out engagement 0.003, 0.01, 0.004 at steps 5-15 before it rose."""
+    exploring = replace(STAGE, plateau=False)
+    progress = Progress()
+    for score in (0.003, 0.01, 0.004, 0.005):
+        decision, progress = decide(score, progress, exploring, steps_left=9, **RULES)
+        assert decision == "train"
+    assert progress.waiting == 3  # still counted: the schedule's record says how long it was flat
+    assert decide(0.9, progress, exploring, steps_left=9, **RULES)[0] == "train"  # until: None here
+    assert decide(0.3, progress, exploring, steps_left=0, **RULES)[0] == "next"  # its steps still end it
+    assert RunConfig().training.stages[0].plateau is False and RunConfig().training.stages[1].plateau is True
 
 
 def test_an_improvement_resets_the_wait() -> None:

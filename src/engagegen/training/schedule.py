@@ -41,7 +41,10 @@ class StageConfig:
         ``None`` takes ``generation.temperature``, ``training.prompts_per_step`` and
         ``evaluation.during_samples``. until: go on to the next stage once the held-out readable
         engagement reaches this fraction of the optimum (``None``: only on a plateau or at the
-        end of its steps).
+        end of its steps). plateau: whether ``training.patience`` evaluations without improvement
+        end this stage early. Off for a first, exploring stage: early on, held-out engagement
+        can stay near zero for several evaluations before it rises, and moving on to a smaller
+        learning rate then only slows it down.
     """
 
     steps: int
@@ -52,6 +55,7 @@ class StageConfig:
     prompts_per_step: int | None = None
     eval_samples: int | None = None
     until: float | None = None
+    plateau: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -86,6 +90,7 @@ def decide(score: float, progress: Progress, stage: StageConfig, *, goal: float,
     progress = Progress(best=max(progress.best, score), waiting=0 if improved else progress.waiting + 1)
     if score >= goal:
         return "stop", replace(progress, waiting=0)
-    if (stage.until is not None and score >= stage.until) or steps_left <= 0 or progress.waiting >= patience:
+    plateaued = stage.plateau and progress.waiting >= patience
+    if (stage.until is not None and score >= stage.until) or steps_left <= 0 or plateaued:
         return "next", progress
     return "train", progress

@@ -350,7 +350,7 @@ class _Run:
         elif decision == "next":
             state["stage_done"] = True
             reason = "stage target reached" if stage.until is not None and score >= stage.until else (
-                "plateau" if progress.waiting >= tr.patience else "stage steps used")
+                "plateau" if stage.plateau and progress.waiting >= tr.patience else "stage steps used")
             state["stop_reason"] = reason
         return record
 
