@@ -553,7 +553,8 @@ def test_a_grid_on_a_real_ray_cluster_gives_the_local_pools_table(tmp_path: Path
     local = run_grid(grid, tmp_path / "local", ray=False, workers=2, progress=False, task=f"{__name__}:die_once")
     once, always, once_more = grid.configurations
     assert on_ray.backend == "ray" and local.backend == "local"
-    assert on_ray.trained == local.trained == [once.id, once_more.id]  # retried once, then done
+    # retried once, then done (in the order the tasks finished, which neither back-end fixes)
+    assert sorted(on_ray.trained) == sorted(local.trained) == sorted([once.id, once_more.id])
     assert set(on_ray.errors) == set(local.errors) == {always.id}
     assert on_ray.errors[always.id].startswith("the worker died twice (Ray: WorkerCrashedError)")
     assert (tmp_path / "ray" / "runs" / once.id / "worker.log").read_text().strip() == "second attempt"
