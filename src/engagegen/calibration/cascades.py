@@ -16,6 +16,9 @@ unknown key, a duplicate post id, an empty cascade, a user twice in one cascade,
 engages with their own post, an opinion outside [0, 1] or a user the network does not have stops
 with an error naming the file and line. With ``unknown="drop"`` users the network does not have are
 left out instead, each named in a :class:`CascadeWarning`, as is every cascade left empty by it.
+
+(About 450 lines: the JSONL and CSV readers share every check above and its messages; one file
+keeps the two formats' rules the same.)
 """
 
 from __future__ import annotations

@@ -4,11 +4,15 @@ At the batch sizes of RL training (16-64 posts) ``transformers.generate`` spends
 decoding step outside the arithmetic: it concatenates a growing cache, rebuilds attention masks,
 runs every LoRA layer as two extra matmuls, and samples by an exponential race over the whole
 vocabulary (a random number per vocabulary entry per row). :class:`CachedDecoder` runs the same
-network with one fused matmul per projection group (q/k/v, gate/up), the LoRA deltas merged into
-those fused weights, a preallocated key/value cache, one prefill per distinct prompt, and
+network with one fused matmul per projection group (q/k/v, gate/up), the LoRA adapters of a group
+applied at once as two small matmuls (left unmerged, as in the policy's own forward pass), a
+preallocated key/value cache, one prefill per distinct prompt, and
 inverse-CDF sampling (one random number per row). The arithmetic is the model's own: greedy
 decoding gives the tokens ``generate`` gives, and log-probabilities agree to float rounding
 (tests on the tiny test model and on the embedded SmolLM2).
+
+(One file of about 460 lines: the fused projections, the cache and the decoding loop share the
+weights' layout and the rebuild-on-change bookkeeping; apart, each would reach into the others.)
 
 Supported: ``llama``, ``mistral`` (without a sliding window) and ``qwen2`` models, plain or wrapped
 in a peft LoRA model. :func:`cached_decoder` returns ``None`` for anything else, and callers fall

@@ -18,6 +18,9 @@ are never recommended to them. Ties go to the lower post id.
 For :class:`~engagegen.recommend.RecommendedCascade`, a recommender may also answer the question
 "which users would get one more post, of opinion s and with a given number of likes, in their
 top k?" without ranking again for every s (``exposure``); see :class:`Admission`.
+
+(About 450 lines: five small recommenders that share the chunked top-k kernel, the protocol and
+the admission logic; one file keeps their shared contract in one place.)
 """
 
 from __future__ import annotations

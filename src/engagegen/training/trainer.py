@@ -7,6 +7,10 @@ network, ``metrics.jsonl`` (one line per step), ``eval.jsonl`` (held-out validat
 checkpoints per stage, the best adapter (``adapter/``, with the generation settings it was
 validated with in ``adapter/generation.json``), and the final evaluation (``samples.jsonl``,
 ``summary.json``).
+
+(About 420 lines: a run's stage set-up, validations, resume and final evaluation share one
+``_Run``'s state; the adapter on disk, the per-step records and the schedule live in their own
+modules.)
 """
 
 from __future__ import annotations
