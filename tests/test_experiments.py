@@ -495,9 +495,9 @@ def test_a_run_report_shows_where_posts_must_land(trained_grid: tuple[GridConfig
     from engagegen.cli.train_cmd import _show_summary
 
     calls = []
-    counted = lambda *args: calls.append(args) or engagegen.experiments.run_record.run_posts_target(*args)  # noqa: E731
-    monkeypatch.setattr(importlib.import_module("engagegen.cli.train_cmd"), "run_posts_target", counted)
-    monkeypatch.setattr(importlib.import_module("engagegen.report.run_report"), "run_posts_target", counted)
+    counted = lambda *args: calls.append(args) or engagegen.experiments.run_record.final_posts_target(*args)  # noqa: E731
+    monkeypatch.setattr(importlib.import_module("engagegen.cli.train_cmd"), "final_posts_target", counted)
+    monkeypatch.setattr(importlib.import_module("engagegen.report.run_report"), "final_posts_target", counted)
     run_dir = out / "runs" / good.id
     with console.capture() as captured:
         _show_summary(json.loads((run_dir / "summary.json").read_text()), run_dir)

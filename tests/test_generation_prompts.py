@@ -2,7 +2,7 @@
 
 import pytest
 
-from engagegen.generation import DEFAULT_TEMPLATES, GenerationError, PromptTemplate, build_prompts, read_posts, to_chat
+from engagegen.generation import DEFAULT_TEMPLATES, GenerationError, PromptTemplate, build_prompts, read_post_texts, to_chat
 
 
 def test_default_prompts_of_each_mode():
@@ -62,8 +62,8 @@ def test_posts_files(tmp_path):
     jsonl.write_text('{"text": "Cats nap."}\n\n"Dogs bark."\n', encoding="utf-8")
     csv_file = tmp_path / "posts.csv"
     csv_file.write_text('id,post\n1,"Cats, again"\n2,Birds sing\n', encoding="utf-8")
-    assert read_posts(jsonl) == ["Cats nap.", "Dogs bark."]
-    assert read_posts(csv_file) == ["Cats, again", "Birds sing"]
+    assert read_post_texts(jsonl) == ["Cats nap.", "Dogs bark."]
+    assert read_post_texts(csv_file) == ["Cats, again", "Birds sing"]
     assert build_prompts("reply", "pets", posts_file=csv_file, template="{post}") == ["Cats, again", "Birds sing"]
 
 
@@ -71,17 +71,17 @@ def test_posts_file_errors_name_file_and_line(tmp_path):
     bad_json = tmp_path / "bad.jsonl"
     bad_json.write_text('{"text": "fine"}\n{"text": \n', encoding="utf-8")
     with pytest.raises(GenerationError, match=r"bad.jsonl:2: not valid JSON"):
-        read_posts(bad_json)
+        read_post_texts(bad_json)
     empty_post = tmp_path / "empty.csv"
     empty_post.write_text('text\nfine\n""\n', encoding="utf-8")
     with pytest.raises(GenerationError, match=r"empty.csv:3: the post is empty"):
-        read_posts(empty_post)
+        read_post_texts(empty_post)
     no_column = tmp_path / "cols.csv"
     no_column.write_text("body\nhello\n", encoding="utf-8")
     with pytest.raises(GenerationError, match=r"cols.csv:1: no 'text' or 'post' column"):
-        read_posts(no_column)
+        read_post_texts(no_column)
     with pytest.raises(GenerationError, match=r"must be a \.jsonl or \.csv"):
-        read_posts(tmp_path / "posts.txt")
+        read_post_texts(tmp_path / "posts.txt")
     with pytest.raises(GenerationError, match="either as post or as posts_file"):
         build_prompts("reply", "cats", post="x", posts_file=no_column)
 

@@ -34,7 +34,7 @@ POSTS_PER_POLICY = 12
 def fake_training(payload: dict[str, Any]) -> dict[str, Any]:
     """A grid task standing in for a training: the trainer's run files, with posts near the optimum."""
     from engagegen.config import from_dict
-    from engagegen.experiments.run_record import collect_run
+    from engagegen.experiments.run_record import read_run_result
     from engagegen.network import place_agent
     from engagegen.training import RunConfig
     from engagegen.training.build import build_engagement, build_network
@@ -74,7 +74,7 @@ def fake_training(payload: dict[str, Any]) -> dict[str, Any]:
         "seed": cfg.seed, "agent": agent, "n_users": net.n_users,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary))
-    return collect_run(run_dir, summary, group=16)
+    return read_run_result(run_dir, summary, group=16)
 
 
 @pytest.fixture(scope="module")

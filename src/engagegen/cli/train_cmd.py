@@ -10,7 +10,7 @@ from rich.table import Table
 
 from engagegen.cli.app import app
 from engagegen.cli.common import console, examples, friendly_errors, quiet_model_loading
-from engagegen.experiments import describe_target, run_posts_target
+from engagegen.experiments import describe_target, final_posts_target
 from engagegen.report import run_report
 from engagegen.training import EngagementTrainer, RunConfig, evaluate_run, load_run, load_run_config
 
@@ -19,7 +19,7 @@ def _show_summary(summary: dict, run_dir: Path) -> None:
     """Write the run's report, then print its table, gates and where the posts must land (the
     target set is computed once, for both: on a million-user graph it takes seconds)."""
     with friendly_errors():
-        target = run_posts_target(run_dir, summary)
+        target = final_posts_target(run_dir, summary)
         report = run_report(run_dir, target=target)
     table = Table(title=f"run {run_dir}: {summary['trained_posts']} fresh posts per policy")
     table.add_column("policy")

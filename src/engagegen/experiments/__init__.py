@@ -28,13 +28,13 @@ from engagegen.experiments.results import (
     target_columns,
     write_results_table,
 )
-from engagegen.experiments.run_record import collect_run, run_posts_target, run_target, train_configuration
+from engagegen.experiments.run_record import read_run_result, final_posts_target, audience_target, train_configuration
 from engagegen.experiments.runner import GridOutcome, collect_grid, load_grid_folder, run_grid
 from engagegen.experiments.workers import GridError, available_cores
 
 __all__ = [
     "GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "Configuration", "load_grid_config", "config_hash",
-    "sample_budget", "run_grid", "collect_grid", "collect_run", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "run_target", "run_posts_target", "available_cores",
+    "sample_budget", "run_grid", "collect_grid", "read_run_result", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "audience_target", "final_posts_target", "available_cores",
     "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "target_columns", "describe_target", "POLICIES", "describe_audience",
     "steered_prompt", "random_opinion_engagement",
 ]

@@ -1,7 +1,7 @@
 """A training run's folder as one record of a grid's results, and the task a grid worker runs.
 
 The task (:func:`train_configuration`) trains one configuration by its schedule (to its goal or
-its budget, resuming a run left in the folder) and returns :func:`collect_run`'s record: summary,
+its budget, resuming a run left in the folder) and returns :func:`read_run_result`'s record: summary,
 steps and posts to 90% of the optimum, curves, example posts and the audience's target set.
 """
 
@@ -17,7 +17,7 @@ from engagegen.network import SocialNetwork, place_agent
 from engagegen.training import EngagementTrainer, RunConfig
 from engagegen.training.build import build_engagement, build_network
 
-__all__ = ["train_configuration", "collect_run", "run_target", "run_posts_target", "DEFAULT_TASK"]
+__all__ = ["train_configuration", "read_run_result", "audience_target", "final_posts_target", "DEFAULT_TASK"]
 
 #: The task a worker runs for each configuration: ``module:function`` taking the payload dict.
 DEFAULT_TASK = "engagegen.experiments.run_record:train_configuration"
@@ -33,17 +33,17 @@ def _interval_distance(s: float, intervals: list[list[float]]) -> float:
     return min((max(lo - s, 0.0, s - hi) for lo, hi in intervals), default=0.0)
 
 
-def run_posts_target(run_dir: str | Path, summary: dict[str, Any]) -> dict[str, Any]:
-    """:func:`run_target` for the untuned and trained posts of a run's final evaluation (``samples.jsonl``),
+def final_posts_target(run_dir: str | Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """:func:`audience_target` for the untuned and trained posts of a run's final evaluation (``samples.jsonl``),
     for the agent its ``summary`` names (empty when it names none)."""
     if summary.get("agent") is None:
         return {}
     samples = _read_jsonl(Path(run_dir) / "samples.jsonl")
-    return run_target(run_dir, int(summary["agent"]), {policy: [s["opinion"] for s in samples if s.get("policy") == policy]
+    return audience_target(run_dir, int(summary["agent"]), {policy: [s["opinion"] for s in samples if s.get("policy") == policy]
                                                        for policy in ("untuned", "trained")})
 
 
-def run_target(run_dir: str | Path, agent: int, opinions: dict[str, Any]) -> dict[str, Any]:
+def audience_target(run_dir: str | Path, agent: int, opinions: dict[str, Any]) -> dict[str, Any]:
     """The target set of a run's audience (its saved network and engagement config) and the share
     of each policy's posts inside it (``opinions``: policy -> s values; see
     :func:`~engagegen.experiments.results.target_columns`). Empty for a folder without the
@@ -57,9 +57,9 @@ def run_target(run_dir: str | Path, agent: int, opinions: dict[str, Any]) -> dic
     return target_columns(build_engagement(cfg.engagement, cfg.network.seed, network), network, agent, opinions)
 
 
-def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: int = 3, *, target: bool = True) -> dict[str, Any]:
+def read_run_result(run_dir: Path, summary: dict[str, Any], group: int, examples: int = 3, *, target: bool = True) -> dict[str, Any]:
     """A finished run folder as one results record: summary, steps to the target, curves, example
-    posts, and (``target``) the target set with the share of trained posts in it (:func:`run_target`)."""
+    posts, and (``target``) the target set with the share of trained posts in it (:func:`audience_target`)."""
     metrics, evals = _read_jsonl(run_dir / "metrics.jsonl"), _read_jsonl(run_dir / "eval.jsonl")
     samples = [s for s in _read_jsonl(run_dir / "samples.jsonl") if s.get("policy") == "trained"]
     steps_eval = first_reaching([e["step"] for e in evals], [e.get("readable_fraction") for e in evals])
@@ -69,7 +69,7 @@ def collect_run(run_dir: Path, summary: dict[str, Any], group: int, examples: in
     distance = _interval_distance(s, intervals)
     top = sorted(samples, key=lambda r: -r.get("total", 0.0))[:examples]
     return {
-        **(run_target(run_dir, int(summary["agent"]), {"trained": [float(r["opinion"]) for r in samples]}) if target else {}),
+        **(audience_target(run_dir, int(summary["agent"]), {"trained": [float(r["opinion"]) for r in samples]}) if target else {}),
         "optimum": summary["optimum"], "optimal_intervals": intervals,
         "trained_engaged": summary["trained_engaged_mean"], "trained_fraction": summary["trained_fraction"],
         "trained_fraction_se": summary.get("trained_fraction_se"), "trained_readable_fraction": summary.get("trained_readable_fraction"),
@@ -119,4 +119,4 @@ def train_configuration(payload: dict[str, Any]) -> dict[str, Any]:
         summary = EngagementTrainer(cfg, run_dir).train(resume=resume, progress=False)
         if summary.get("interrupted"):
             return {"interrupted": True, "step": summary.get("step")}
-    return collect_run(run_dir, summary, group, int(payload.get("examples", 3)))
+    return read_run_result(run_dir, summary, group, int(payload.get("examples", 3)))

@@ -27,7 +27,7 @@ from engagegen.config import ConfigError, dump_yaml, from_dict, load_yaml, to_di
 from engagegen.experiments.baselines import BaselineScorer, run_baselines
 from engagegen.experiments.config import Configuration, GridConfig
 from engagegen.experiments.results import ResultsLog, results_rows, target_columns, write_results_table
-from engagegen.experiments.run_record import DEFAULT_TASK, collect_run
+from engagegen.experiments.run_record import DEFAULT_TASK, read_run_result
 from engagegen.experiments.workers import GridError, available_cores, connect_ray, ray_wanted, run_local, run_ray
 from engagegen.training.build import build_engagement
 
@@ -202,7 +202,7 @@ def collect_grid(out_dir: str | Path, *, baselines: bool = False, progress: bool
                 if t and t["status"] == "ok" and (run_dir / "summary.json").is_file():
                     summary = json.loads((run_dir / "summary.json").read_text())
                     group = c.config.training.group_size * c.config.training.prompts_per_step
-                    log.append({**t, "result": collect_run(run_dir, summary, group, grid.baselines.examples)})
+                    log.append({**t, "result": read_run_result(run_dir, summary, group, grid.baselines.examples)})
                     outcome.trained.append(c.id)
         finally:
             outcome.rows = results_rows(grid.configurations, log)

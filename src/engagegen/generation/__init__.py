@@ -24,7 +24,7 @@ from engagegen.generation.prompts import (
     PromptMode,
     PromptTemplate,
     build_prompts,
-    read_posts,
+    read_post_texts,
     to_chat,
 )
 
@@ -45,6 +45,6 @@ __all__ = [
     "load_adapter",
     "load_model_and_tokenizer",
     "load_tokenizer",
-    "read_posts",
+    "read_post_texts",
     "to_chat",
 ]

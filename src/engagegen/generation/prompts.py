@@ -24,7 +24,7 @@ from engagegen.generation.base import GenerationError
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["DEFAULT_TEMPLATES", "PromptMode", "PromptTemplate", "build_prompts", "read_posts", "to_chat", "message_text"]
+__all__ = ["DEFAULT_TEMPLATES", "PromptMode", "PromptTemplate", "build_prompts", "read_post_texts", "to_chat", "message_text"]
 
 PromptMode = Literal["completion", "instruction", "reply"]
 PROMPT_MODES: tuple[str, ...] = get_args(PromptMode)
@@ -155,7 +155,7 @@ def _post_of(record: Any, where: str) -> str:
     return text.strip()
 
 
-def read_posts(path: str | os.PathLike[str]) -> list[str]:
+def read_post_texts(path: str | os.PathLike[str]) -> list[str]:
     """Posts to reply to, one per record: a ``.jsonl`` file (one JSON string or object with a ``text``
     field per line) or a ``.csv`` file with a header and a ``text`` (or ``post``) column.
 
@@ -201,7 +201,7 @@ def build_prompts(
 
     A single topic or post is paired with every item of the other argument; two sequences must
     have the same length. In reply mode the posts come from ``post`` or from ``posts_file``
-    (see :func:`read_posts`). With a ``tokenizer``, chat-mode prompts come back through its chat
+    (see :func:`read_post_texts`). With a ``tokenizer``, chat-mode prompts come back through its chat
     template: the exact model input, for ``LocalModel.generate(..., raw=True)`` and for training.
 
     >>> build_prompts("completion", "cats")
@@ -215,7 +215,7 @@ def build_prompts(
     if posts_file is not None:
         if post is not None:
             raise GenerationError("give the posts to reply to either as post or as posts_file, not both")
-        post = read_posts(posts_file)
+        post = read_post_texts(posts_file)
     if not isinstance(topic, (str, Sequence)) or not topic:
         raise GenerationError(f"topic must be a non-empty string or list of strings, got {topic!r}")
     topics = [topic] if isinstance(topic, str) else list(topic)

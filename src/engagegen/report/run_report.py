@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from engagegen.errors import EngagegenError
-from engagegen.experiments import describe_target, run_posts_target
+from engagegen.experiments import describe_target, final_posts_target
 from engagegen.files import atomic_write_text
 from engagegen.html_page import figure_tag, page, table_tag
 from engagegen.network import SocialNetwork, place_agent
@@ -131,7 +131,7 @@ def _network_figure(run_dir: Path, message: float | None) -> Any:
 
 def run_report(run_dir: str | Path, *, target: dict[str, Any] | None = None) -> Path:
     """Write ``report.html`` into a run folder and return its path. ``target``: the run's
-    :func:`~engagegen.experiments.run_posts_target`, when the caller has it already."""
+    :func:`~engagegen.experiments.final_posts_target`, when the caller has it already."""
     run_dir = Path(run_dir)
     summary_path = run_dir / "summary.json"
     if not summary_path.exists():
@@ -143,7 +143,7 @@ def run_report(run_dir: str | Path, *, target: dict[str, Any] | None = None) -> 
     trained = [s for s in samples if s["policy"] == "trained"]
     best_post = max(trained, key=lambda s: s["total"]) if trained else None
     if target is None:
-        target = run_posts_target(run_dir, summary)
+        target = final_posts_target(run_dir, summary)
     best_of_n = f"best {summary.get('best_of_n_top', 'k')} of {summary.get('best_of_n_n', 'N')}"
     kpis = [
         ("exact optimum", f"{summary['optimum']:g}"),
