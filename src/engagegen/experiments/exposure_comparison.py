@@ -40,6 +40,7 @@ from engagegen.files import atomic_path, atomic_write_text
 from engagegen.network import SocialNetwork
 from engagegen.recommend import RecommendError
 from engagegen.training.build import build_engagement
+from engagegen.training.checkpoint import MetricsLog
 
 __all__ = ["OUTPUT_FILES", "compare_exposure_models", "polarization_after"]
 
@@ -78,10 +79,6 @@ def _load_grid(grid_dir: Path) -> Any:
         raise RecommendError(str(exc)) from None
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _why_missing(run_dir: Path, record: dict[str, Any] | None) -> str | None:
     """Why a run folder cannot be compared (None: it can)."""
     if record is not None and record["status"] == "error" and not (run_dir / "summary.json").exists():
@@ -101,7 +98,7 @@ def _compare_run(cfg: Any, run_dir: Path, sequence_posts: int, baseline: dict[st
     training's sample budget, mean of the top k), else from the run's summary (its small final pool).
     """
     summary = json.loads((run_dir / "summary.json").read_text())
-    opinions = [r["opinion"] for r in _read_jsonl(run_dir / "samples.jsonl") if r.get("policy") == "trained"]
+    opinions = [r["opinion"] for r in MetricsLog(run_dir / "samples.jsonl").read() if r.get("policy") == "trained"]
     if not opinions:
         return {"status": "missing", "reason": f"no trained posts in runs/{run_dir.name}/samples.jsonl"}
     network = SocialNetwork.load(run_dir / "network.npz")

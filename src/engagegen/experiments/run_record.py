@@ -16,17 +16,12 @@ from engagegen.experiments.results import first_reaching, target_columns
 from engagegen.network import SocialNetwork, place_agent
 from engagegen.training import EngagementTrainer, RunConfig
 from engagegen.training.build import build_engagement, build_network
+from engagegen.training.checkpoint import MetricsLog
 
 __all__ = ["train_configuration", "read_run_result", "audience_target", "final_posts_target", "DEFAULT_TASK"]
 
 #: The task a worker runs for each configuration: ``module:function`` taking the payload dict.
 DEFAULT_TASK = "engagegen.experiments.run_record:train_configuration"
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _interval_distance(s: float, intervals: list[list[float]]) -> float:
@@ -38,7 +33,7 @@ def final_posts_target(run_dir: str | Path, summary: dict[str, Any]) -> dict[str
     for the agent its ``summary`` names (empty when it names none)."""
     if summary.get("agent") is None:
         return {}
-    samples = _read_jsonl(Path(run_dir) / "samples.jsonl")
+    samples = MetricsLog(Path(run_dir) / "samples.jsonl").read()
     return audience_target(run_dir, int(summary["agent"]), {policy: [s["opinion"] for s in samples if s.get("policy") == policy]
                                                        for policy in ("untuned", "trained")})
 
@@ -60,8 +55,8 @@ def audience_target(run_dir: str | Path, agent: int, opinions: dict[str, Any]) -
 def read_run_result(run_dir: Path, summary: dict[str, Any], group: int, examples: int = 3, *, target: bool = True) -> dict[str, Any]:
     """A finished run folder as one results record: summary, steps to the target, curves, example
     posts, and (``target``) the target set with the share of trained posts in it (:func:`audience_target`)."""
-    metrics, evals = _read_jsonl(run_dir / "metrics.jsonl"), _read_jsonl(run_dir / "eval.jsonl")
-    samples = [s for s in _read_jsonl(run_dir / "samples.jsonl") if s.get("policy") == "trained"]
+    metrics, evals = MetricsLog(run_dir / "metrics.jsonl").read(), MetricsLog(run_dir / "eval.jsonl").read()
+    samples = [s for s in MetricsLog(run_dir / "samples.jsonl").read() if s.get("policy") == "trained"]
     steps_eval = first_reaching([e["step"] for e in evals], [e.get("readable_fraction") for e in evals])
     steps_train = first_reaching([m["step"] for m in metrics], [m.get("readable_fraction_mean") for m in metrics])
     intervals = summary.get("optimal_intervals", [])

@@ -17,18 +17,13 @@ from engagegen.html_page import figure_tag, page, table_tag
 from engagegen.network import SocialNetwork, place_agent
 from engagegen.training import load_run
 from engagegen.training.build import build_engagement
+from engagegen.training.checkpoint import MetricsLog
 
 __all__ = ["run_report", "ReportError"]
 
 
 class ReportError(EngagegenError, ValueError):
     """A run folder that lacks what a report needs."""
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _plt() -> Any:
@@ -137,9 +132,9 @@ def run_report(run_dir: str | Path, *, target: dict[str, Any] | None = None) -> 
     if not summary_path.exists():
         raise ReportError(f"{run_dir}: no summary.json; the run has not finished its evaluation")
     summary = json.loads(summary_path.read_text())
-    metrics = _read_jsonl(run_dir / "metrics.jsonl")
-    evals = _read_jsonl(run_dir / "eval.jsonl")
-    samples = _read_jsonl(run_dir / "samples.jsonl")
+    metrics = MetricsLog(run_dir / "metrics.jsonl").read()
+    evals = MetricsLog(run_dir / "eval.jsonl").read()
+    samples = MetricsLog(run_dir / "samples.jsonl").read()
     trained = [s for s in samples if s["policy"] == "trained"]
     best_post = max(trained, key=lambda s: s["total"]) if trained else None
     if target is None:

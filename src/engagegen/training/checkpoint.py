@@ -57,7 +57,8 @@ def prune_checkpoints(folder: Path, keep: int) -> None:
 
 
 class MetricsLog:
-    """``metrics.jsonl``: one JSON object per line, each with a ``step``; appended and flushed per line."""
+    """A run's JSON Lines file, one object per line: ``metrics.jsonl`` and ``eval.jsonl`` (each line
+    with a ``step``; appended and flushed per line), read back as well as ``samples.jsonl``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -82,6 +83,7 @@ class MetricsLog:
             os.fsync(fh.fileno())
 
     def read(self) -> list[dict[str, Any]]:
+        """Every object of the file; none when it does not exist (yet)."""
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]

@@ -26,7 +26,7 @@ from typing import Literal
 
 from engagegen.config import ConfigError
 
-__all__ = ["StageConfig", "Progress", "decide"]
+__all__ = ["StageConfig", "Progress", "decide", "plateaued"]
 
 Decision = Literal["train", "next", "stop"]
 
@@ -82,6 +82,12 @@ class Progress:
     waiting: int = 0
 
 
+def plateaued(progress: Progress, stage: StageConfig, patience: int) -> bool:
+    """Whether ``stage`` ends on a plateau: ``patience`` evaluations without enough improvement,
+    in a stage that ends on plateaus at all."""
+    return stage.plateau and progress.waiting >= patience
+
+
 def decide(score: float, progress: Progress, stage: StageConfig, *, goal: float, patience: int,
            min_improvement: float, steps_left: int) -> tuple[Decision, Progress]:
     """What to do after a held-out evaluation scoring ``score``, with ``steps_left`` steps left in
@@ -90,7 +96,6 @@ def decide(score: float, progress: Progress, stage: StageConfig, *, goal: float,
     progress = Progress(best=max(progress.best, score), waiting=0 if improved else progress.waiting + 1)
     if score >= goal:
         return "stop", replace(progress, waiting=0)
-    plateaued = stage.plateau and progress.waiting >= patience
-    if (stage.until is not None and score >= stage.until) or steps_left <= 0 or plateaued:
+    if (stage.until is not None and score >= stage.until) or steps_left <= 0 or plateaued(progress, stage, patience):
         return "next", progress
     return "train", progress

@@ -36,7 +36,7 @@ from engagegen.training.config import RunConfig
 from engagegen.training.errors import TrainingError
 from engagegen.training.evaluation import FINAL_SEED_OFFSET, evaluate_policies, policy_summary
 from engagegen.training.rollout import CachedRollout
-from engagegen.training.schedule import Progress, StageConfig, decide
+from engagegen.training.schedule import Progress, StageConfig, decide, plateaued
 from engagegen.training.step_record import RecordingReward, graceful_interrupt, status, step_recorder
 from engagegen.training.trl_adapter import BEST_ADAPTER, trl_classes
 
@@ -354,7 +354,7 @@ class _Run:
         elif decision == "next":
             state["stage_done"] = True
             reason = "stage target reached" if stage.until is not None and score >= stage.until else (
-                "plateau" if stage.plateau and progress.waiting >= tr.patience else "stage steps used")
+                "plateau" if plateaued(progress, stage, tr.patience) else "stage steps used")
             state["stop_reason"] = reason
         return record
 
