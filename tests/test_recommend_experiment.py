@@ -74,7 +74,7 @@ def fake_training(payload: dict[str, Any]) -> dict[str, Any]:
         "seed": cfg.seed, "agent": agent, "n_users": net.n_users,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary))
-    return read_run_result(run_dir, summary, group=16)
+    return read_run_result(run_dir, summary)
 
 
 @pytest.fixture(scope="module")

@@ -85,6 +85,9 @@ def test_a_run_trains_its_stages_and_writes_its_whole_record(finished_run: tuple
         assert m["seconds_sampling"] + m["seconds_reward"] + m["seconds_policy"] + m["seconds_optimizer"] <= m["seconds"]
         assert 0 <= m["readable_fraction_mean"] <= m["engaged_fraction_mean"] <= 1
         assert m["engaged_mean"] <= m["engaged_max"] <= m["optimum"]
+    # the posts sampled so far, whatever each stage's posts per step
+    assert [m["samples_seen"] for m in metrics] == [4, 8, 12, 16, 20]
+    assert summary["samples_seen"] == 20
     # validations every 2 steps and at each stage's end; the second stage is judged when it opens,
     # at its own temperature and sample size
     evals = read_jsonl(run_dir / "eval.jsonl")
@@ -105,6 +108,8 @@ def test_a_run_trains_its_stages_and_writes_its_whole_record(finished_run: tuple
         for key in ("readable_fraction", "readable_fraction_se", "fraction", "fraction_se", "engaged_mean", "gate_share",
                     "cut_off_share", "opinion_mean"):
             assert f"{policy}_{key}" in summary, f"{policy}_{key}"
+        texts = [" ".join(s["text"].lower().split()) for s in samples if s["policy"] == policy]
+        assert summary[f"{policy}_distinct_share"] == len(set(texts)) / len(texts)
     assert summary["optimum"] == 99  # the paper's negative network: every user engageable from the centre
     assert summary["steps"] == 5 and summary["samples_seen"] == 5 * 4 and summary["stages_run"] == 2
     assert summary["validation_samples"] == 4 + 4 + 6 + 6 + 6
@@ -186,14 +191,16 @@ def test_resume_refuses_a_changed_config(finished_run: tuple[RunConfig, Path, di
 
 
 def test_a_plateau_ends_a_stage_early(tiny_model_dir: Path, tmp_path: Path) -> None:
-    # readable engagement stays 0 with the tiny model: no validation beats the first, so with
-    # patience 1 each stage ends at its second validation
+    # readable engagement stays 0 with the tiny model: no validation beats its stage's first, so
+    # with patience 1 each stage ends at its second validation (a stage's opening evaluation is
+    # its own baseline, not a wait counted against the earlier stage's best)
     cfg = tiny_config(tiny_model_dir, stages=[{"steps": 6, "learning_rate": 1e-3}, {"steps": 6, "learning_rate": 1e-4}],
                       patience=1, budget=10)
     summary = EngagementTrainer(cfg, tmp_path / "plateau").train(progress=False)
     evals = read_jsonl(tmp_path / "plateau" / "eval.jsonl")
-    assert [(e["step"], e["stage"], e["decision"]) for e in evals] == [(2, 1, "train"), (4, 1, "next"), (4, 2, "next")]
-    assert summary["steps"] == 4 and summary["stop_reason"] == "plateau"
+    assert [(e["step"], e["stage"], e["decision"]) for e in evals] == [(2, 1, "train"), (4, 1, "next"), (4, 2, "train"),
+                                                                            (6, 2, "next")]
+    assert summary["steps"] == 6 and summary["stop_reason"] == "plateau"
 
 
 def test_a_warm_start_begins_from_the_given_adapter(

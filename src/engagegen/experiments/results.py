@@ -40,7 +40,7 @@ TABLE_COLUMNS = (
     "openai_label", "openai_engaged", "openai_fraction", "openai_gate_share", "openai_opinion", "openai_n", "openai_error",
     "random_oracle_engaged", "random_oracle_fraction",
     "trained_readable_fraction", "trained_readable_fraction_se",
-    "trained_engaged", "trained_fraction", "trained_fraction_se", "trained_gate_share", "trained_opinion", "trained_on_target",
+    "trained_engaged", "trained_fraction", "trained_fraction_se", "trained_gate_share", "trained_opinion", "trained_distinct_share", "trained_on_target",
     "final_opinion_in_optimal", "final_opinion_distance",
     "steps_to_90", "samples_to_90", "steps_to_90_train", "samples_to_90_train",
     "trainer_untuned_readable_fraction", "trainer_best_of_n_readable_fraction", "trainer_best_of_n_n", "trained_temperature",

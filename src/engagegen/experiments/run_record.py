@@ -52,13 +52,14 @@ def audience_target(run_dir: str | Path, agent: int, opinions: dict[str, Any]) -
     return target_columns(build_engagement(cfg.engagement, cfg.network.seed, network), network, agent, opinions)
 
 
-def read_run_result(run_dir: Path, summary: dict[str, Any], group: int, examples: int = 3, *, target: bool = True) -> dict[str, Any]:
+def read_run_result(run_dir: Path, summary: dict[str, Any], examples: int = 3, *, target: bool = True) -> dict[str, Any]:
     """A finished run folder as one results record: summary, steps to the target, curves, example
     posts, and (``target``) the target set with the share of trained posts in it (:func:`audience_target`)."""
     metrics, evals = MetricsLog(run_dir / "metrics.jsonl").read(), MetricsLog(run_dir / "eval.jsonl").read()
     samples = [s for s in MetricsLog(run_dir / "samples.jsonl").read() if s.get("policy") == "trained"]
     steps_eval = first_reaching([e["step"] for e in evals], [e.get("readable_fraction") for e in evals])
     steps_train = first_reaching([m["step"] for m in metrics], [m.get("readable_fraction_mean") for m in metrics])
+    samples_train = next((m.get("samples_seen") for m in metrics if m["step"] == steps_train), None)
     intervals = summary.get("optimal_intervals", [])
     s = float(summary["trained_opinion_mean"])
     distance = _interval_distance(s, intervals)
@@ -70,9 +71,10 @@ def read_run_result(run_dir: Path, summary: dict[str, Any], group: int, examples
         "trained_fraction_se": summary.get("trained_fraction_se"), "trained_readable_fraction": summary.get("trained_readable_fraction"),
         "trained_readable_fraction_se": summary.get("trained_readable_fraction_se"),
         "trained_gate_share": summary.get("trained_gate_share"), "trained_opinion": s,
+        "trained_distinct_share": summary.get("trained_distinct_share"),
         "final_opinion_in_optimal": distance == 0.0, "final_opinion_distance": distance,
         "steps_to_90": steps_eval, "samples_to_90": summary.get("samples_to_target"),
-        "steps_to_90_train": steps_train, "samples_to_90_train": None if steps_train is None else steps_train * group,
+        "steps_to_90_train": steps_train, "samples_to_90_train": samples_train,
         "steps": summary.get("steps"), "best_step": summary.get("best_step"), "stop_reason": summary.get("stop_reason"),
         "samples_seen": summary.get("samples_seen"), "wall_seconds": summary.get("wall_seconds"),
         "trainer_untuned_engaged": summary.get("untuned_engaged_mean"),
@@ -104,7 +106,6 @@ def train_configuration(payload: dict[str, Any]) -> dict[str, Any]:
     A folder whose run already finished (``summary.json``) is read, not trained again."""
     cfg = from_dict(RunConfig, payload["config"])
     run_dir = Path(payload["run_dir"])
-    group = cfg.training.group_size * cfg.training.prompts_per_step
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     if summary is None:
@@ -114,4 +115,4 @@ def train_configuration(payload: dict[str, Any]) -> dict[str, Any]:
         summary = EngagementTrainer(cfg, run_dir).train(resume=resume, progress=False)
         if summary.get("interrupted"):
             return {"interrupted": True, "step": summary.get("step")}
-    return read_run_result(run_dir, summary, group, int(payload.get("examples", 3)))
+    return read_run_result(run_dir, summary, int(payload.get("examples", 3)))

@@ -201,8 +201,7 @@ def collect_grid(out_dir: str | Path, *, baselines: bool = False, progress: bool
                 run_dir = out_dir / "runs" / c.id
                 if t and t["status"] == "ok" and (run_dir / "summary.json").is_file():
                     summary = json.loads((run_dir / "summary.json").read_text())
-                    group = c.config.training.group_size * c.config.training.prompts_per_step
-                    log.append({**t, "result": read_run_result(run_dir, summary, group, grid.baselines.examples)})
+                    log.append({**t, "result": read_run_result(run_dir, summary, grid.baselines.examples)})
                     outcome.trained.append(c.id)
         finally:
             outcome.rows = results_rows(grid.configurations, log)

@@ -31,7 +31,7 @@ _COLORS = {"untuned": "#9e9e9e", "best_of_n": "#5b8fd6", "prompt_steered": "#e6a
            "random_oracle": "#c7b299", "trained": "#2e9d5b"}
 _TABLE_COLUMNS = ("name", "optimum", "untuned_readable_fraction", "best_of_n_readable_fraction", "best_of_n_topk_readable_fraction",
                   "prompt_steered_readable_fraction", "openai_fraction", "random_oracle_fraction", "trained_readable_fraction",
-                  "trained_readable_fraction_se", "trained_fraction", "trained_gate_share", "stop_reason", "steps_to_90", "samples_to_90", "trained_opinion",
+                  "trained_readable_fraction_se", "trained_fraction", "trained_gate_share", "trained_distinct_share", "stop_reason", "steps_to_90", "samples_to_90", "trained_opinion",
                   "optimal_intervals", "final_opinion_in_optimal", "target_intervals", "target_width", "untuned_on_target",
                   "trained_on_target", "wall_seconds", "error")
 
@@ -40,6 +40,7 @@ _HEADERS = {"untuned_readable_fraction": "untuned", "best_of_n_readable_fraction
             "openai_fraction": "openai (raw)", "random_oracle_fraction": "random s (raw)",
             "trained_readable_fraction": "trained", "trained_readable_fraction_se": "its standard error",
             "trained_fraction": "trained, raw (gates ignored)", "trained_gate_share": "trained posts readable",
+            "trained_distinct_share": "distinct trained posts",
             "stop_reason": "why training stopped",
             "steps_to_90": "steps to 90%", "samples_to_90": "samples to 90%", "trained_opinion": "final s",
             "optimal_intervals": "optimal s", "final_opinion_in_optimal": "final s optimal",

@@ -148,6 +148,8 @@ def run_report(run_dir: str | Path, *, target: dict[str, Any] | None = None) -> 
         (f"{best_of_n} untuned: readable", f"{100 * summary['best_of_n_readable_fraction']:.1f}%"),
         ("untuned: readable", f"{100 * summary['untuned_readable_fraction']:.1f}%"),
         ("trained posts passing every gate", f"{100 * summary['trained_gate_share']:.0f}%"),
+        *([("distinct trained posts", f"{100 * summary['trained_distinct_share']:.0f}%")]
+          if "trained_distinct_share" in summary else []),
         *([("trained posts reaching 90% of the optimum", f"{100 * target['trained_on_target']:.0f}%")]
           if "trained_on_target" in target else []),
         ("steps", str(summary["steps"])),

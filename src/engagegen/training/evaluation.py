@@ -18,7 +18,7 @@ import numpy as np
 
 from engagegen.reward import RewardBreakdown
 
-__all__ = ["Sampler", "evaluate_policies", "isolated_rng", "policy_summary", "standard_error", "FINAL_SEED_OFFSET"]
+__all__ = ["Sampler", "evaluate_policies", "isolated_rng", "policy_summary", "distinct_share", "standard_error", "FINAL_SEED_OFFSET"]
 
 #: Final evaluations draw from ``seed + FINAL_SEED_OFFSET`` (+1, +2): validation seeds are
 #: ``seed + 7919 * step + 104729 * stage``, far below it for any run length.
@@ -65,10 +65,20 @@ def standard_error(values: Sequence[float] | np.ndarray) -> float:
     return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
+def distinct_share(texts: Sequence[str]) -> float:
+    """The share of distinct posts among ``texts``, case and spacing aside (1: all differ).
+
+    >>> distinct_share(["No cats.", "no  cats.", "Cats!", "Dogs."])
+    0.75
+    """
+    return len({" ".join(t.lower().split()) for t in texts}) / len(texts) if texts else 0.0
+
+
 def policy_summary(name: str, out: RewardBreakdown) -> dict[str, Any]:
     """One policy's figures: readable and raw engagement (mean users and fraction of the optimum,
     with standard errors), the share of posts passing every gate and why the others failed, the
-    mean opinion value and the median perplexity."""
+    mean opinion value, the median perplexity and the share of distinct posts (a policy that
+    always writes the same post has engagement but nothing a person could choose from)."""
     readable_users = out.engaged * out.passes_gates
     perplexity = out.perplexity[np.isfinite(out.perplexity)]
     return {
@@ -84,5 +94,6 @@ def policy_summary(name: str, out: RewardBreakdown) -> dict[str, Any]:
         f"{name}_flagged_count": int(out.flagged.sum()),
         f"{name}_opinion_mean": float(out.opinion.mean()),
         f"{name}_perplexity_median": float(np.median(perplexity)) if perplexity.size else None,
+        f"{name}_distinct_share": distinct_share(out.text),
         f"{name}_posts": len(out),
     }

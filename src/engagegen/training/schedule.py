@@ -5,8 +5,10 @@ temperature, posts per step and held-out sample size. Each stage starts from the
 far with a fresh optimizer, and is judged at its start. After every held-out evaluation the
 schedule decides, as a person watching the curve would: stop when the run's goal is reached; go
 to the next stage when this one reached its own target (``until``), ran out of steps, or stopped
-improving (``patience`` evaluations without beating the best held-out score by
-``min_improvement``); otherwise train on. Every decision is a pure function of the evaluations,
+improving (``patience`` evaluations without beating the stage's best held-out score by
+``min_improvement``); otherwise train on. A plateau is judged within a stage: its first evaluation
+(at its own temperature and sample size) sets its baseline, so a stage is never ended by a better
+score that an earlier stage measured under other settings. Every decision is a pure function of the evaluations,
 so a resumed run takes the same ones.
 
 >>> stage = StageConfig(steps=20, learning_rate=1e-3)
@@ -76,7 +78,8 @@ class StageConfig:
 
 @dataclass(frozen=True)
 class Progress:
-    """The best held-out score so far and the evaluations since it last improved enough."""
+    """The stage's best held-out score so far and the evaluations since it last improved enough
+    (``Progress()`` at the start of a stage)."""
 
     best: float = -1.0
     waiting: int = 0

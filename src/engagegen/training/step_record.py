@@ -137,6 +137,7 @@ def step_recorder(run: Any) -> Any:
             run.state["step"] = step
             if out is not None:
                 run.state["samples_seen"] += len(out)
+                record["samples_seen"] = run.state["samples_seen"]
                 opt = run.audience.reward.optimum
                 record.update(out.summary())
                 record["optimum"] = float(opt.value)

@@ -34,7 +34,7 @@ from engagegen.training.build import Audience, build_audience
 from engagegen.training.checkpoint import MetricsLog, latest_checkpoint, read_checkpoint_state
 from engagegen.training.config import RunConfig
 from engagegen.training.errors import TrainingError
-from engagegen.training.evaluation import FINAL_SEED_OFFSET, evaluate_policies, policy_summary
+from engagegen.training.evaluation import FINAL_SEED_OFFSET, distinct_share, evaluate_policies, policy_summary
 from engagegen.training.rollout import CachedRollout
 from engagegen.training.schedule import Progress, StageConfig, decide, plateaued
 from engagegen.training.step_record import RecordingReward, graceful_interrupt, status, step_recorder
@@ -145,7 +145,7 @@ def _latest(run_dir: Path) -> Path | None:
 
 def _fresh_state() -> dict[str, Any]:
     return {"step": 0, "stage": 0, "stage_start": 0, "stage_done": False, "finished": False, "stop_reason": None,
-            "best_score": -1.0, "best_step": 0, "best_stage": 0, "best_temperature": None, "waiting": 0,
+            "best_score": -1.0, "best_step": 0, "best_stage": 0, "best_temperature": None, "stage_best": -1.0, "waiting": 0,
             "samples_seen": 0, "validation_samples": 0, "samples_to_target": None, "stages_run": 0}
 
 
@@ -296,7 +296,7 @@ class _Run:
         if state["stage"] + 1 >= len(tr.stages) or state["step"] >= tr.steps:
             state.update(finished=True, stop_reason=state["stop_reason"] or "schedule done")
             return
-        state.update(stage=state["stage"] + 1, stage_start=state["step"], waiting=0)
+        state.update(stage=state["stage"] + 1, stage_start=state["step"], stage_best=-1.0, waiting=0)
 
     def _open_stage(self, model: Any, index: int) -> None:
         """A stage starts from the best adapter so far (or ``init_adapter``), judged at once at the
@@ -338,15 +338,16 @@ class _Run:
                   "readable_fraction": score, "engaged_fraction": float(out.engaged_fraction.mean()),
                   "engaged_mean": float(out.engaged.mean()), "gate_share": float(out.passes_gates.mean()),
                   "cut_off_share": float((~out.complete).mean()), "opinion_mean": float(out.opinion.mean()),
+                  "distinct_share": distinct_share(out.text),
                   "reward_mean": float(out.total.mean()), "example": out.text[int(np.argmax(out.total))]}
-        decision, progress = decide(score, Progress(best=state["best_score"], waiting=state["waiting"]), stage,
+        decision, progress = decide(score, Progress(best=state["stage_best"], waiting=state["waiting"]), stage,
                                     goal=tr.goal, patience=tr.patience, min_improvement=tr.min_improvement,
                                     steps_left=steps_left)
         if score > state["best_score"]:
             state.update(best_score=score, best_step=step, best_stage=index + 1, best_temperature=temperature)
             save_adapter(model, self.run_dir / "adapter", self.generation_settings(temperature))
             record["best"] = True
-        state["waiting"] = progress.waiting
+        state.update(stage_best=progress.best, waiting=progress.waiting)
         record["decision"] = decision
         self.evals.append(record)
         if decision == "stop":
