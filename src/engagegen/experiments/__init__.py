@@ -12,7 +12,7 @@ from engagegen.experiments.baselines import POLICIES, random_opinion_engagement
 from engagegen.experiments.pools import describe_audience, steered_prompt
 from engagegen.experiments.config import (
     BaselineConfig,
-    Configuration,
+    GridPoint,
     GridConfig,
     OpenAIBaselineConfig,
     config_hash,
@@ -33,7 +33,7 @@ from engagegen.experiments.runner import GridOutcome, collect_grid, load_grid_fo
 from engagegen.experiments.workers import GridError, available_cores
 
 __all__ = [
-    "GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "Configuration", "load_grid_config", "config_hash",
+    "GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "GridPoint", "load_grid_config", "config_hash",
     "sample_budget", "run_grid", "collect_grid", "read_run_result", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "audience_target", "final_posts_target", "available_cores",
     "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "target_columns", "describe_target", "POLICIES", "describe_audience",
     "steered_prompt", "random_opinion_engagement",

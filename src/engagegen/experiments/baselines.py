@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from engagegen.config import to_dict
-from engagegen.experiments.config import BaselineConfig, Configuration
+from engagegen.experiments.config import BaselineConfig, GridPoint
 from engagegen.experiments.results import target_columns
 from engagegen.experiments.pools import (
     Pool,
@@ -146,7 +146,7 @@ def _examples(out: Any, policy: str, k: int) -> list[dict[str, Any]]:
 
 
 def score_configuration(
-    configuration: Configuration, settings: BaselineConfig, scorer: BaselineScorer, pools: dict[str, Pool],
+    configuration: GridPoint, settings: BaselineConfig, scorer: BaselineScorer, pools: dict[str, Pool],
     openai_errors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Every baseline of one configuration, as a flat dict of results (plus ``examples``)."""
@@ -209,7 +209,7 @@ def score_configuration(
     return result
 
 
-def _best_of_n(configuration: Configuration, settings: BaselineConfig) -> int:
+def _best_of_n(configuration: GridPoint, settings: BaselineConfig) -> int:
     n = configuration.sample_budget
     return min(n, settings.best_of_n_max) if settings.best_of_n_max else n
 
@@ -225,7 +225,7 @@ class _Need:
     smaller: Pool | None = None  # a cached pool with fewer posts, which sampling may extend
 
 
-def _needs(configurations: Sequence[Configuration], settings: BaselineConfig, scorer: BaselineScorer,
+def _needs(configurations: Sequence[GridPoint], settings: BaselineConfig, scorer: BaselineScorer,
            broken: dict[str, str]) -> dict[tuple[str, str], _Need]:
     needs: dict[tuple[str, str], _Need] = {}
     for c in configurations:
@@ -298,8 +298,8 @@ def _sample(need: _Need, settings: BaselineConfig, models: SamplingModels, advan
 
 
 def run_baselines(
-    configurations: Sequence[Configuration], settings: BaselineConfig, pool_dir: str | Path, progress: bool = True,
-) -> Iterator[tuple[Configuration, dict[str, Any] | str]]:
+    configurations: Sequence[GridPoint], settings: BaselineConfig, pool_dir: str | Path, progress: bool = True,
+) -> Iterator[tuple[GridPoint, dict[str, Any] | str]]:
     """Baselines of each configuration: yields ``(configuration, results)`` or ``(configuration, error)``.
 
     Pools are sampled first (cached in ``pool_dir``), then every configuration is scored against them.

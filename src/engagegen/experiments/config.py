@@ -35,7 +35,7 @@ from typing import Any, get_type_hints
 from engagegen.config import ConfigError, from_dict, load_yaml, to_dict
 from engagegen.training.config import RunConfig
 
-__all__ = ["GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "Configuration", "load_grid_config",
+__all__ = ["GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "GridPoint", "load_grid_config",
            "config_hash", "non_defaults", "sample_budget", "with_changes"]
 
 _SLUG_LIMIT = 64
@@ -101,7 +101,7 @@ class BaselineConfig:
 
 
 @dataclass(frozen=True)
-class Configuration:
+class GridPoint:
     """One point of a grid: its id (run folder name), readable name, grid values and full config."""
 
     id: str
@@ -260,11 +260,11 @@ class GridConfig:
         self.configurations  # noqa: B018  (validates every combination now, not at run time)
 
     @cached_property
-    def configurations(self) -> list[Configuration]:
+    def configurations(self) -> list[GridPoint]:
         keys = list(self.grid)
         short = _short_keys(keys)
         base = to_dict(self.base)
-        out: list[Configuration] = []
+        out: list[GridPoint] = []
         seen: dict[str, str] = {}
         for values in itertools.product(*(self.grid[k] for k in keys)):
             data = copy.deepcopy(base)
@@ -282,7 +282,7 @@ class GridConfig:
             if cid in seen:
                 raise ConfigError(f"grid: the configurations {seen[cid]} and {name} are the same run config")
             seen[cid] = name
-            out.append(Configuration(cid, name, params, cfg))
+            out.append(GridPoint(cid, name, params, cfg))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -292,7 +292,7 @@ class GridConfig:
         data["base"] = non_defaults(self.base)
         return data
 
-    def configuration(self, cid: str) -> Configuration:
+    def configuration(self, cid: str) -> GridPoint:
         for c in self.configurations:
             if c.id == cid:
                 return c

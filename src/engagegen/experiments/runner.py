@@ -25,7 +25,7 @@ from typing import Any
 
 from engagegen.config import ConfigError, dump_yaml, from_dict, load_yaml, to_dict
 from engagegen.experiments.baselines import BaselineScorer, run_baselines
-from engagegen.experiments.config import Configuration, GridConfig
+from engagegen.experiments.config import GridPoint, GridConfig
 from engagegen.experiments.results import ResultsLog, results_rows, target_columns, write_results_table
 from engagegen.experiments.run_record import DEFAULT_TASK, read_run_result
 from engagegen.experiments.workers import GridError, available_cores, connect_ray, ray_wanted, run_local, run_ray
@@ -57,7 +57,7 @@ class _Recorder:
     def __init__(self, log: ResultsLog, outcome: GridOutcome) -> None:
         self.log, self.outcome = log, outcome
 
-    def __call__(self, c: Configuration, result: dict[str, Any]) -> None:
+    def __call__(self, c: GridPoint, result: dict[str, Any]) -> None:
         status = result["status"]
         if status == "ok":
             self.log.append({"id": c.id, "name": c.name, "kind": "training", "status": "ok", "params": c.params,
@@ -131,7 +131,7 @@ def run_grid(
     return outcome
 
 
-def _score_baselines(todo: list[Configuration], grid: GridConfig, out_dir: Path, log: ResultsLog, outcome: GridOutcome,
+def _score_baselines(todo: list[GridPoint], grid: GridConfig, out_dir: Path, log: ResultsLog, outcome: GridOutcome,
                      progress: bool) -> None:
     if not todo:
         return
@@ -146,7 +146,7 @@ def _score_baselines(todo: list[Configuration], grid: GridConfig, out_dir: Path,
             outcome.scored.append(c.id)
 
 
-def _train_all(items: list[Configuration], grid: GridConfig, out_dir: Path, log: ResultsLog, outcome: GridOutcome, *,
+def _train_all(items: list[GridPoint], grid: GridConfig, out_dir: Path, log: ResultsLog, outcome: GridOutcome, *,
                workers: int | None, use_ray: bool, task: str, progress: bool, total: int) -> None:
     if not items:
         return

@@ -25,7 +25,7 @@ from typing import Any
 
 from engagegen.config import to_dict
 from engagegen.errors import EngagegenError
-from engagegen.experiments.config import Configuration
+from engagegen.experiments.config import GridPoint
 from engagegen.files import atomic_write_text
 
 __all__ = ["GridError", "available_cores", "ray_wanted", "connect_ray", "run_local", "run_ray"]
@@ -134,7 +134,7 @@ def ray_wanted(ray: bool | None) -> bool:
     return True
 
 
-def _payload(c: Configuration, out_dir: Path, threads: int, examples: int) -> dict[str, Any]:
+def _payload(c: GridPoint, out_dir: Path, threads: int, examples: int) -> dict[str, Any]:
     return {"id": c.id, "name": c.name, "config": to_dict(c.config), "run_dir": str(out_dir / "runs" / c.id),
             "threads": threads, "examples": examples}
 
@@ -153,14 +153,14 @@ def _eta(started: float, done: int, remaining: int) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def run_local(items: list[Configuration], out_dir: Path, task: str, workers: int, threads: int, examples: int,
-               record: Callable[[Configuration, dict[str, Any]], None], progress: bool, done_before: int, total: int) -> None:
+def run_local(items: list[GridPoint], out_dir: Path, task: str, workers: int, threads: int, examples: int,
+               record: Callable[[GridPoint, dict[str, Any]], None], progress: bool, done_before: int, total: int) -> None:
     import multiprocessing
     from multiprocessing.connection import wait
 
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch/OpenMP state inherited through fork
-    queue: deque[tuple[Configuration, int]] = deque((c, 1) for c in items)
-    running: dict[int, tuple[Configuration, int, Any, Path]] = {}
+    queue: deque[tuple[GridPoint, int]] = deque((c, 1) for c in items)
+    running: dict[int, tuple[GridPoint, int, Any, Path]] = {}
     stopping = False
     started, finished = time.time(), 0
     with _progress(progress) as bar:
@@ -260,7 +260,7 @@ def _ray_failure(exc: Exception, run_dir: Path) -> str:
     return f"the Ray task failed twice: {type(exc).__name__}: {exc}"
 
 
-def run_ray(items: list[Configuration], out_dir: Path, task: str, threads: int, examples: int, record: Callable[[Configuration, dict[str, Any]], None],
+def run_ray(items: list[GridPoint], out_dir: Path, task: str, threads: int, examples: int, record: Callable[[GridPoint, dict[str, Any]], None],
              progress: bool, done_before: int, total: int) -> None:
     """Each configuration a Ray task, retried once if its worker dies; results gathered here.
     Ctrl-C cancels the tasks gracefully (each gets a KeyboardInterrupt: it checkpoints and stops,
