@@ -8,8 +8,8 @@ to the next stage when this one reached its own target (``until``), ran out of s
 improving (``patience`` evaluations without beating the stage's best held-out score by
 ``min_improvement``); otherwise train on. A plateau is judged within a stage: its first evaluation
 (at its own temperature and sample size) sets its baseline, so a stage is never ended by a better
-score that an earlier stage measured under other settings. Every decision is a pure function of the evaluations,
-so a resumed run takes the same ones.
+score that an earlier stage measured under other settings. Every decision is a pure function of
+the evaluations, so a resumed run takes the same ones.
 
 >>> stage = StageConfig(steps=20, learning_rate=1e-3)
 >>> decide(0.96, Progress(best=0.9), stage, goal=0.95, patience=2, min_improvement=0.02, steps_left=10)
