@@ -175,7 +175,7 @@ class GenerationConfig:
 
 def _default_stages() -> list[StageConfig]:
     return [
-        StageConfig(steps=30, learning_rate=1.5e-3, lr_scheduler="constant_with_warmup", warmup_steps=3, temperature=0.8,
+        StageConfig(steps=30, learning_rate=1.5e-3, lr_scheduler="cosine", warmup_steps=3, temperature=0.8,
                     until=0.9, plateau=False),
         StageConfig(steps=15, learning_rate=3e-4, temperature=0.7, eval_samples=64),
     ]
