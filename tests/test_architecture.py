@@ -20,7 +20,8 @@ packages that import it), with the second-seed uses placed where their imports p
  8    experiments                                          grids of runs, baselines, comparisons
  9    report                                               HTML reports of runs, grids, calibrations
 10    engagegen (the package's own ``__init__``)           the public surface: may re-export anything
-11    cli                                                  the ``engagegen`` command, on top
+11    cli                                                  the ``engagegen`` command
+12    __main__                                             ``python -m engagegen``, on top
 ====  ===================================================  ==============================================
 
 A module may import its own package and packages of lower layers; packages on one layer are
@@ -52,6 +53,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("report",),
     ("engagegen",),
     ("cli",),
+    ("__main__",),
 )
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +34,12 @@ COMMANDS = dict(_commands(ROOT))
 def test_the_walk_sees_every_command() -> None:
     assert {"simulate", "optimum", "score", "generate", "reply", "chat", "train", "calibrate"} <= {p[-1] for p in COMMANDS}
     assert ("network", "generate", "paper") in COMMANDS and ("grid", "run") in COMMANDS
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "engagegen", "simulate", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Example" in done.stdout and "engagegen simulate" in done.stdout
 
 
 @pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)

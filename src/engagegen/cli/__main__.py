@@ -1,5 +1,0 @@
-"""``python -m engagegen.cli``: the same as the ``engagegen`` command."""
-
-from engagegen.cli import main
-
-main()
