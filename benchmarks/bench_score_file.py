@@ -37,7 +37,7 @@ def command_seconds(folder: Path, n: int, wait_policy: str | None) -> float:
     if wait_policy is not None:
         env["OMP_WAIT_POLICY"] = wait_policy
     out = folder / "scored.csv"
-    command = [sys.executable, "-m", "engagegen.cli", "score", str(folder / "posts.csv"), "--out", str(out),
+    command = [sys.executable, "-m", "engagegen", "score", str(folder / "posts.csv"), "--out", str(out),
                "--network", str(folder / "net.npz"), "--force"]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, env=env)

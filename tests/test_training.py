@@ -130,7 +130,7 @@ def test_killed_run_resumes_with_the_same_metrics(finished_run: tuple[RunConfig,
     config_path = tmp_path / "config.yaml"
     dump_yaml(cfg, config_path)
     run_dir = tmp_path / "killed"
-    command = [sys.executable, "-m", "engagegen.cli", "train", str(config_path), "--out", str(run_dir)]
+    command = [sys.executable, "-m", "engagegen", "train", str(config_path), "--out", str(run_dir)]
     log = tmp_path / "train.log"
     with log.open("wb") as sink:  # a file, not a pipe: a full pipe would stall the child
         proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
