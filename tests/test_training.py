@@ -251,6 +251,9 @@ def test_resume_needs_a_run_folder(tmp_path: Path, tiny_model_dir: Path) -> None
         ("training: {stages: [{steps: 5, learning_rate: 0.001, until: 2}]}\n", "training.stages[0]"),
         ("training: {stages: []}\n", "training.stages"),
         ("training: {group_size: 1}\n", "training.group_size"),
+        ("training: {entropy_coef: -0.1}\n", "training.entropy_coef"),
+        ("training: {entropy_floor: 0.5}\n", "training.entropy_floor"),
+        ("training: {algorithm: rloo, entropy_coef: 0.1}\n", "training.entropy_coef"),
         ("generation: {temperature: -1}\n", "generation.temperature"),
         ("reward: {preset: viral}\n", "reward.preset"),
         ("engagement: {model: sir}\n", "engagement.model"),
@@ -316,6 +319,22 @@ def test_rloo_trains_too(tiny_model_dir: Path, tmp_path: Path) -> None:
     summary = EngagementTrainer(cfg, tmp_path / "rloo").train(progress=False)
     assert summary["steps"] == 2
     assert len(read_jsonl(tmp_path / "rloo" / "metrics.jsonl")) == 2
+
+
+def test_the_entropy_bonus_acts_only_after_a_step_at_or_below_its_floor(tiny_model_dir: Path, tmp_path: Path) -> None:
+    def grad_norms(name: str, **training: Any) -> list[float]:
+        cfg = tiny_config(tiny_model_dir, stages=[{"steps": 3, "learning_rate": 1e-3}], **training)
+        EngagementTrainer(cfg, tmp_path / name).train(progress=False)
+        return [row["grad_norm"] for row in read_jsonl(tmp_path / name / "metrics.jsonl")]
+
+    plain = grad_norms("plain")
+    # the tiny model's token entropy is near log(vocabulary): never at a floor of 0.01 nats,
+    # always at one of 100 nats; the first step has no earlier step to judge by
+    never = grad_norms("never", entropy_coef=0.5, entropy_floor=0.01)
+    always = grad_norms("always", entropy_coef=0.5, entropy_floor=100.0)
+    assert never == plain
+    assert always[0] == plain[0] and always[1:] != plain[1:]
+    assert {row["entropy_coef"] for row in read_jsonl(tmp_path / "always" / "metrics.jsonl")} == {0.5}
 
 
 def test_a_network_file_that_does_not_load_is_a_clear_error(tiny_model_dir: Path, tmp_path: Path) -> None:

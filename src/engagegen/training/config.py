@@ -198,6 +198,11 @@ class TrainerConfig:
         ``num_iterations``; above 1 the policy ratio is clipped, as in PPO). beta: KL coefficient to the untuned model (0: no reference pass; the
         reward's gates keep posts readable instead). lora_*: the adapter (on all linear layers by
         default).
+    entropy_coef, entropy_floor: an entropy bonus against a policy collapsing onto a few posts
+        (GRPO only; off by default): the loss subtracts ``entropy_coef`` times the mean token
+        entropy of the sampled posts, at every step, or with ``entropy_floor`` (nats) only at the
+        steps after one whose mean token entropy fell to the floor or below (TRL's adaptive
+        entropy control, its coefficient held fixed).
     checkpoint_every: steps between checkpoints (adapter + optimizer + RNG state).
     gradient_checkpointing: recompute activations in the backward pass (saves memory on large
         models, costs time; off by default, since a 135M model fits easily).
@@ -221,6 +226,8 @@ class TrainerConfig:
     lora_dropout: float = 0.0
     lora_target_modules: str = "all-linear"
     max_grad_norm: float = 1.0
+    entropy_coef: float = 0.0
+    entropy_floor: float | None = None
     gradient_checkpointing: bool = False
     checkpoint_every: int = 10
     keep_checkpoints: int = 2
@@ -244,6 +251,13 @@ class TrainerConfig:
             raise ConfigError(f"training.min_improvement must be in [0, 1), got {self.min_improvement}")
         if self.beta < 0:
             raise ConfigError(f"training.beta must be >= 0, got {self.beta}")
+        if self.entropy_coef < 0:
+            raise ConfigError(f"training.entropy_coef must be >= 0, got {self.entropy_coef}")
+        if self.entropy_floor is not None and not (self.entropy_floor > 0 and self.entropy_coef > 0):
+            raise ConfigError(f"training.entropy_floor must be > 0 and needs entropy_coef > 0, got floor {self.entropy_floor} "
+                              f"with entropy_coef {self.entropy_coef}")
+        if self.algorithm == "rloo" and self.entropy_coef > 0:
+            raise ConfigError("training.entropy_coef: TRL's RLOO trainer has no entropy bonus; use algorithm grpo or entropy_coef 0")
         if not 0 <= self.lora_dropout < 1:
             raise ConfigError(f"training.lora_dropout must be in [0, 1), got {self.lora_dropout}")
         unknown = set(self.report_to) - {"tensorboard", "wandb"}

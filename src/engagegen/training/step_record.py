@@ -167,7 +167,7 @@ def step_recorder(run: Any) -> Any:
                 return
             # TRL reports kl as 0 without measuring it when beta is 0; leave it out then
             measured = ("frac_reward_zero_std",) if run.cfg.training.beta == 0 else ("kl", "frac_reward_zero_std")
-            for key in (*measured, "entropy", "learning_rate", "completions/mean_length", "completions/max_length",
+            for key in (*measured, "entropy", "entropy_coef", "learning_rate", "completions/mean_length", "completions/max_length",
                         "completions/clipped_ratio", "grad_norm"):
                 if key in logs:
                     self.record[key.replace("completions/", "")] = float(logs[key])

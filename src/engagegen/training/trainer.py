@@ -38,7 +38,7 @@ from engagegen.training.evaluation import FINAL_SEED_OFFSET, distinct_share, eva
 from engagegen.training.rollout import CachedRollout
 from engagegen.training.schedule import Progress, StageConfig, decide, plateaued
 from engagegen.training.step_record import RecordingReward, graceful_interrupt, status, step_recorder
-from engagegen.training.trl_adapter import BEST_ADAPTER, trl_classes
+from engagegen.training.trl_adapter import BEST_ADAPTER, entropy_settings, trl_classes
 
 __all__ = ["EngagementTrainer", "TrainingError", "load_run", "evaluate_run"]
 
@@ -214,7 +214,7 @@ class _Run:
             save_steps=tr.checkpoint_every, beta=tr.beta, seed=cfg.seed + stage_index, data_seed=cfg.seed + stage_index,
             report_to=list(tr.report_to), disable_tqdm=True, max_grad_norm=tr.max_grad_norm,
             gradient_checkpointing=tr.gradient_checkpointing, log_completions=False,
-            num_iterations=tr.updates_per_batch,
+            num_iterations=tr.updates_per_batch, **entropy_settings(tr),
         )
         if hasattr(model, "peft_config"):
             # Each stage's trainer gets the bare model and wraps it itself: given a peft model, TRL

@@ -22,7 +22,7 @@ from typing import Any
 
 from engagegen.training.checkpoint import finalize_checkpoint, prune_checkpoints
 
-__all__ = ["BEST_ADAPTER", "completion_logprobs", "trl_classes"]
+__all__ = ["BEST_ADAPTER", "completion_logprobs", "entropy_settings", "trl_classes"]
 
 #: Each checkpoint keeps a copy of the run's best adapter as of its step (its weights and generation
 #: settings under these names; a sub-folder with an adapter config would be loaded by transformers
@@ -59,6 +59,20 @@ def completion_logprobs(model: Any, input_ids: Any, attention_mask: Any, complet
     logp = torch.cat(logps).masked_fill(~valid, 0)
     entropy = torch.cat(entropies).masked_fill(~valid, 0) if with_entropy else None
     return logp, entropy
+
+
+def entropy_settings(training: Any) -> dict[str, Any]:
+    """TRL's GRPO options for ``training.entropy_coef`` / ``entropy_floor`` (none when off).
+
+    With a floor, TRL's adaptive control applies the bonus only after a step whose mean token
+    entropy fell to the target; its step size 0 and bounds at the coefficient keep it fixed.
+    """
+    if training.entropy_coef == 0:
+        return {}
+    if training.entropy_floor is None:
+        return {"entropy_coef": training.entropy_coef}
+    return {"entropy_coef": training.entropy_coef, "use_adaptive_entropy": True, "entropy_target": training.entropy_floor,
+            "entropy_coef_delta": 0.0, "entropy_coef_min": training.entropy_coef, "entropy_coef_max": training.entropy_coef}
 
 
 def trl_classes(algorithm: str) -> tuple[type, type]:
