@@ -34,6 +34,7 @@ from engagegen.config import ConfigError, dump_yaml, from_dict, load_yaml
 from engagegen.experiments import (
     GridConfig,
     GridError,
+    GridWarning,
     collect_grid,
     load_grid_config,
     random_opinion_engagement,
@@ -309,6 +310,18 @@ def chat_server() -> Any:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+def test_two_positions_of_one_user_are_named_as_one_run(tmp_path: Path, tiny_model_dir: Path) -> None:
+    # on the paper's network degree-low and comm-smallest are both user 0; central is user 60
+    grid = from_dict(GridConfig, {"name": "same", "base": tiny_base(tiny_model_dir),
+                                   "grid": {"agent": ["central", "degree-low", "comm-smallest"]},
+                                 "baselines": {"samples": 4, "prompt_steered": False}})
+    with pytest.warns(GridWarning) as caught:
+        run_grid(grid, tmp_path / "grid", baselines_only=True, progress=False)
+    messages = [str(w.message) for w in caught if w.category is GridWarning]
+    assert messages == ["grid points 'agent=degree-low' and 'agent=comm-smallest' are the same run: agent 'degree-low' and "
+                        "'comm-smallest' are both user 0 of their network"]
 
 
 def test_an_openai_compatible_baseline_is_scored_and_a_failing_one_reported(tmp_path: Path, chat_server: str) -> None:

@@ -14,6 +14,7 @@ from engagegen.experiments.config import (
     BaselineConfig,
     GridPoint,
     GridConfig,
+    GridWarning,
     OpenAIBaselineConfig,
     config_hash,
     load_grid_config,
@@ -34,7 +35,7 @@ from engagegen.experiments.workers import GridError, available_cores
 
 __all__ = [
     "GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "GridPoint", "load_grid_config", "config_hash",
-    "sample_budget", "run_grid", "collect_grid", "read_run_result", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "train_configuration", "audience_target", "final_posts_target", "available_cores",
+    "sample_budget", "run_grid", "collect_grid", "read_run_result", "with_changes", "load_grid_folder", "GridOutcome", "GridError", "GridWarning", "train_configuration", "audience_target", "final_posts_target", "available_cores",
     "ResultsLog", "results_rows", "write_results_table", "TARGET_FRACTION", "target_columns", "describe_target", "POLICIES", "describe_audience",
     "steered_prompt", "random_opinion_engagement",
 ]

@@ -16,7 +16,9 @@ the engagement lookup runs per configuration. The reward object is the same
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from engagegen.config import to_dict
-from engagegen.experiments.config import BaselineConfig, GridPoint
+from engagegen.experiments.config import BaselineConfig, GridPoint, GridWarning
 from engagegen.experiments.results import target_columns
 from engagegen.experiments.pools import (
     Pool,
@@ -249,6 +251,26 @@ def _needs(configurations: Sequence[GridPoint], settings: BaselineConfig, scorer
     return needs
 
 
+def _warn_same_runs(configurations: Sequence[GridPoint], scorer: BaselineScorer, broken: dict[str, str]) -> None:
+    """Warn about grid points that name one user by two positions (on the paper's network
+    degree-low and comm-smallest are both user 0): they train the same run twice."""
+    first: dict[str, GridPoint] = {}
+    for c in configurations:
+        if c.id in broken or not isinstance(c.config.agent, str):
+            continue
+        try:
+            user = scorer.audience(c.config)[1]
+        except Exception:  # noqa: BLE001  (scoring the configuration reports it)
+            continue
+        key = content_key(to_dict(dataclasses.replace(c.config, agent=user)))
+        if key in first:
+            other = first[key]
+            warnings.warn(GridWarning(f"grid points {other.name!r} and {c.name!r} are the same run: agent {other.config.agent!r} "
+                                      f"and {c.config.agent!r} are both user {user} of their network"), stacklevel=2)
+        else:
+            first[key] = c
+
+
 def _sample(need: _Need, settings: BaselineConfig, models: SamplingModels, advance: Callable[[int], None],
             save: Callable[[Pool], Any]) -> Pool:
     """The pool ``need`` asks for; a local model's pool is ``save``d after every chunk as well, so
@@ -316,6 +338,7 @@ def run_baselines(
     with Progress(*columns, disable=not progress) as bar:
         setup = bar.add_task("networks", total=None, info="building networks and placing agents")
         needs = _needs(configurations, settings, scorer, broken)
+        _warn_same_runs(configurations, scorer, broken)
         bar.remove_task(setup)
         todo = []
         for (kind, key), need in needs.items():

@@ -35,10 +35,14 @@ from typing import Any, get_type_hints
 from engagegen.config import ConfigError, from_dict, load_yaml, to_dict
 from engagegen.training.config import RunConfig
 
-__all__ = ["GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "GridPoint", "load_grid_config",
+__all__ = ["GridConfig", "BaselineConfig", "OpenAIBaselineConfig", "GridPoint", "GridWarning", "load_grid_config",
            "config_hash", "non_defaults", "sample_budget", "with_changes"]
 
 _SLUG_LIMIT = 64
+
+
+class GridWarning(UserWarning):
+    """A grid that runs, but not as its author probably meant (e.g. two points that are one run)."""
 
 
 @dataclass(frozen=True)
