@@ -316,7 +316,7 @@ def test_two_positions_of_one_user_are_named_as_one_run(tmp_path: Path, tiny_mod
     # on the paper's network degree-low and comm-smallest are both user 0; central is user 60
     grid = from_dict(GridConfig, {"name": "same", "base": tiny_base(tiny_model_dir),
                                    "grid": {"agent": ["central", "degree-low", "comm-smallest"]},
-                                 "baselines": {"samples": 4, "prompt_steered": False}})
+                                   "baselines": {"samples": 4, "prompt_steered": False}})
     with pytest.warns(GridWarning) as caught:
         run_grid(grid, tmp_path / "grid", baselines_only=True, progress=False)
     messages = [str(w.message) for w in caught if w.category is GridWarning]
