@@ -157,7 +157,8 @@ def place_agent(
       least one out-edge), ties to the lowest id.
 
     Community ties go to the community whose lowest-id user comes first, as in the authors' code
-    (which scans users in id order).
+    (which scans users in id order). Two positions may name one user (on the paper's network
+    degree-low and comm-smallest are both user 0; a grid warns when its points do).
 
     >>> net = SocialNetwork.from_edges([(0, 1), (1, 0), (1, 2), (2, 1)], [0.1, 0.2, 0.9], communities=[0, 0, 1])
     >>> place_agent(net, "central"), place_agent(net, "echo-high"), place_agent(net, 2)
