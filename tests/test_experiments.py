@@ -203,6 +203,10 @@ def test_baselines_only_scores_paper_configs_from_one_pool(tmp_path: Path, tiny_
         assert row["best_of_n_engaged"] in set(engaged.tolist()) and row["best_of_n_n"] == 8
         assert 0 <= row["random_oracle_fraction"] <= 1 and row["prompt_steered_n"] == 6
         assert json.loads(row["optimal_intervals"]) and row["error"] is None
+    # the command's table: readable engagement first, the raw figure beside it
+    assert "readable engagement (raw)" in " ".join(result.output.split())
+    first = rows[0]
+    assert f"{first['untuned_readable_fraction']:.0%} ({first['untuned_fraction']:.0%})" in result.output
     with (out / "results.csv").open(newline="") as fh:
         csv_rows = list(csv.DictReader(fh))
     assert [r["name"] for r in csv_rows] == [r["name"] for r in rows]
@@ -517,6 +521,7 @@ def test_a_run_report_shows_where_posts_must_land(trained_grid: tuple[GridConfig
     printed = " ".join(captured.get().split())
     assert f"Engagement reaches 90% of the optimum for s in {where}" in printed
     assert f"report: {run_dir / 'report.html'}" in printed and len(calls) == 1
+    assert "distinct" in printed, printed
 
 
 # ------------------------------------------------------------------------------- dying workers, Ray

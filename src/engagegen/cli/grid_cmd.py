@@ -24,8 +24,14 @@ def _percent(value: object) -> str:
     return f"{value:.0%}" if isinstance(value, (int, float)) else "-"
 
 
+def _readable(row: dict, policy: str) -> str:
+    """Readable engagement with the raw figure beside it; raw alone for a policy without texts (random s)."""
+    raw, readable = row.get(f"{policy}_fraction"), row.get(f"{policy}_readable_fraction")
+    return _percent(raw) if readable is None else f"{_percent(readable)} ({_percent(raw)})"
+
+
 def _show(rows: list[dict], baselines_only: bool) -> None:
-    table = Table(title="results (fraction of the exact optimum)")
+    table = Table(title="results: readable engagement (raw), fraction of the exact optimum")
     table.add_column("configuration")
     table.add_column("optimum", justify="right")
     policies = [("untuned", "untuned"), ("best_of_n", "best-of-N"), ("prompt_steered", "steered"),
@@ -39,7 +45,7 @@ def _show(rows: list[dict], baselines_only: bool) -> None:
     for r in rows:
         status = "[red]failed[/red]" if r.get("error") else "ok"
         optimum = f"{r['optimum']:g}" if r.get("optimum") is not None else "-"
-        table.add_row(r["name"], optimum, *(_percent(r.get(f"{p}_fraction")) for p, _ in policies), status)
+        table.add_row(r["name"], optimum, *(_readable(r, p) for p, _ in policies), status)
     console.print(table)
 
 

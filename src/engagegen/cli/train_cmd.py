@@ -15,6 +15,10 @@ from engagegen.report import run_report
 from engagegen.training import EngagementTrainer, RunConfig, evaluate_run, load_run, load_run_config
 
 
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
 def _show_summary(summary: dict, run_dir: Path) -> None:
     """Write the run's report, then print its table, gates and where the posts must land (the
     target set is computed once, for both: on a million-user graph it takes seconds)."""
@@ -27,15 +31,16 @@ def _show_summary(summary: dict, run_dir: Path) -> None:
     table.add_column("raw engagement", justify="right")
     table.add_column("mean users (readable)", justify="right")
     table.add_column("posts passing gates", justify="right")
+    table.add_column("distinct posts", justify="right")
     opt = summary["optimum"]
     best_of_n = f"best {summary['best_of_n_top']} of {summary['best_of_n_n']} untuned"
     for name, key in (("untuned", "untuned"), (best_of_n, "best_of_n"), ("trained", "trained")):
         se = summary.get(f"{key}_readable_fraction_se")
         table.add_row(name, f"{summary[f'{key}_readable_fraction']:.1%}" + (f" ± {se:.1%}" if se else ""),
                       f"{summary[f'{key}_fraction']:.1%}", f"{summary[f'{key}_readable_engaged_mean']:.1f}",
-                      f"{summary[f'{key}_gate_share']:.0%}")
+                      f"{summary[f'{key}_gate_share']:.0%}", _share(summary.get(f"{key}_distinct_share")))
     table.add_row("exact optimum" if summary.get("optimum_exact", True) else "optimum (searched)", "100%", "100%",
-                  f"{opt:g}", "")
+                  f"{opt:g}", "", "")
     console.print(table)
     ratio = summary.get("perplexity_ratio")
     console.print(f"Readable engagement counts a post failing a gate (topic, fluency with perplexity, repetition, "
