@@ -207,6 +207,7 @@ def test_baselines_only_scores_paper_configs_from_one_pool(tmp_path: Path, tiny_
     assert "readable engagement (raw)" in " ".join(result.output.split())
     first = rows[0]
     assert f"{first['untuned_readable_fraction']:.0%} ({first['untuned_fraction']:.0%})" in result.output
+    assert "(top k)" in result.output  # the header "best-of-N (top k)", wrapped at 80 columns
     with (out / "results.csv").open(newline="") as fh:
         csv_rows = list(csv.DictReader(fh))
     assert [r["name"] for r in csv_rows] == [r["name"] for r in rows]

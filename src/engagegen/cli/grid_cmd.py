@@ -34,7 +34,8 @@ def _show(rows: list[dict], baselines_only: bool) -> None:
     table = Table(title="results: readable engagement (raw), fraction of the exact optimum")
     table.add_column("configuration")
     table.add_column("optimum", justify="right")
-    policies = [("untuned", "untuned"), ("best_of_n", "best-of-N"), ("prompt_steered", "steered"),
+    # best-of-N: the best single post of N untuned ones; top k: the mean of the best k, beside a policy's mean
+    policies = [("untuned", "untuned"), ("best_of_n", "best-of-N"), ("best_of_n_topk", "best-of-N (top k)"), ("prompt_steered", "steered"),
                 ("openai", "openai"), ("random_oracle", "random s")]
     if not baselines_only:
         policies.append(("trained", "trained"))
