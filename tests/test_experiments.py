@@ -587,6 +587,61 @@ def test_a_grid_on_a_real_ray_cluster_gives_the_local_pools_table(tmp_path: Path
     assert [bool(r["error"]) for r in ray_table] == [bool(r["error"]) for r in local_table] == [False, True, False]
 
 
+def killed_after_first_checkpoint(payload: dict[str, Any]) -> dict[str, Any]:
+    """The default task (a real training); on its first attempt the worker is killed right after
+    the run's first checkpoint is in place, so the retry resumes from it."""
+    from engagegen.experiments.run_record import train_configuration
+    from engagegen.training import trl_adapter
+
+    marker = Path(payload["run_dir"]) / "killed"
+    if not marker.exists():
+        finalize = trl_adapter.finalize_checkpoint
+
+        def finalize_then_die(*args: Any, **kwargs: Any) -> Path:
+            finalize(*args, **kwargs)
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+            raise AssertionError("unreachable")
+
+        trl_adapter.finalize_checkpoint = finalize_then_die
+    return train_configuration(payload)
+
+
+def test_a_training_killed_on_ray_resumes_from_its_checkpoint_as_the_local_pool_trains_it(
+        tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ray = pytest.importorskip("ray")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+    base = tiny_base(tiny_model_dir)
+    base["training"] = {**base["training"], "stages": [{"steps": 4, "learning_rate": 1e-3}], "checkpoint_every": 2}
+    grid = from_dict(GridConfig, {"name": "resume", "base": base, "grid": {"seed": [1, 2]},
+                                  "baselines": {"untuned": False, "best_of_n": False, "prompt_steered": False,
+                                                "random_oracle": False}})
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = run_grid(grid, tmp_path / "ray", ray=True, progress=False, task=f"{__name__}:killed_after_first_checkpoint")
+    finally:
+        ray.shutdown()
+    local = run_grid(grid, tmp_path / "local", ray=False, workers=2, progress=False)
+    assert on_ray.backend == "ray" and not on_ray.errors and not local.errors
+    for c in grid.configurations:
+        run = tmp_path / "ray" / "runs" / c.id
+        assert (run / "killed").exists()  # the first attempt died after its step-2 checkpoint
+        steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert steps == [1, 2, 3, 4]  # the retry went on from step 3, not from the start
+    timing = lambda key: "seconds" in key  # noqa: E731  (wall-clock times differ between any two runs)
+    ray_table, local_table = pq.read_table(on_ray.parquet).to_pylist(), pq.read_table(local.parquet).to_pylist()
+    assert ([{k: v for k, v in r.items() if not timing(k)} for r in ray_table]
+            == [{k: v for k, v in r.items() if not timing(k)} for r in local_table])
+    for c in grid.configurations:
+        assert (without_timing_rows(tmp_path / "ray" / "runs" / c.id / "metrics.jsonl")
+                == without_timing_rows(tmp_path / "local" / "runs" / c.id / "metrics.jsonl"))
+
+
+def without_timing_rows(path: Path) -> list[dict[str, Any]]:
+    return [{k: v for k, v in json.loads(line).items() if "seconds" not in k} for line in path.read_text().splitlines()]
+
+
 def test_ray_required_but_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as where it is not installed
     with pytest.raises(GridError, match=r"Ray is not installed.*engagegen\[cluster\].*without --ray"):
