@@ -24,7 +24,7 @@ from engagegen.network import SocialNetwork
 from engagegen.scoring import StanceClassifier, VaderOpinion
 from engagegen.training.config import RunConfig
 
-__all__ = ["console", "err_console", "parse_agent", "load_network", "friendly_errors", "output_file", "output_folder",
+__all__ = ["console", "err_console", "percent", "parse_agent", "load_network", "friendly_errors", "output_file", "output_folder",
            "examples", "opinion_scorer", "quiet_model_loading", "DEFAULT_RUN"]
 
 console = Console()
@@ -33,6 +33,11 @@ FORCE_HELP = "Overwrite an existing output."
 
 #: The defaults of every command's topic, generation and engagement settings: those of a run.
 DEFAULT_RUN = RunConfig()
+
+
+def percent(value: object) -> str:
+    """A fraction as a whole percentage in a table cell; "-" where there is none."""
+    return f"{value:.0%}" if isinstance(value, (int, float)) else "-"
 
 
 def examples(*commands: str) -> str:

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, examples, friendly_errors
+from engagegen.cli.common import console, examples, friendly_errors, percent
 from engagegen.experiments import collect_grid, load_grid_config, run_grid, sample_budget
 from engagegen.report import grid_report
 
@@ -20,14 +20,10 @@ grid_app = typer.Typer(help="Experiment grids: many configurations, baselines, p
 app.add_typer(grid_app, name="grid")
 
 
-def _percent(value: object) -> str:
-    return f"{value:.0%}" if isinstance(value, (int, float)) else "-"
-
-
 def _readable(row: dict, policy: str) -> str:
     """Readable engagement with the raw figure beside it; raw alone for a policy without texts (random s)."""
     raw, readable = row.get(f"{policy}_fraction"), row.get(f"{policy}_readable_fraction")
-    return _percent(raw) if readable is None else f"{_percent(readable)} ({_percent(raw)})"
+    return percent(raw) if readable is None else f"{percent(readable)} ({percent(raw)})"
 
 
 def _show(rows: list[dict], baselines_only: bool) -> None:

@@ -9,16 +9,12 @@ from rich import box
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, examples, friendly_errors
+from engagegen.cli.common import console, examples, friendly_errors, percent
 from engagegen.experiments.exposure_comparison import OUTPUT_FILES, compare_exposure_models
 
 recommend_app = typer.Typer(help="Feed recommenders as exposure models: compare them with the follower cascade.",
                             no_args_is_help=True)
 app.add_typer(recommend_app, name="recommend")
-
-
-def _percent(value: object) -> str:
-    return f"{value:.0%}" if isinstance(value, (int, float)) else "-"
 
 
 @recommend_app.command("compare", epilog=examples("engagegen grid run configs/recommenders.yaml --out runs/recommenders",
@@ -48,8 +44,8 @@ def compare(
         if r["status"] != "ok":
             table.add_row(r["model"], "[yellow]missing[/yellow]", *["-"] * 5)
             continue
-        table.add_row(r["model"], f"{r['optimum']:g}", _percent(r["untuned_readable_fraction"]),
-                      _percent(r["best_of_n_readable_fraction"]), _percent(r["trained_readable_fraction"]),
+        table.add_row(r["model"], f"{r['optimum']:g}", percent(r["untuned_readable_fraction"]),
+                      percent(r["best_of_n_readable_fraction"]), percent(r["trained_readable_fraction"]),
                       f"{r['polarization_before']:.4f}", f"{r['polarization_after']:.4f}")
     console.print(table)
     missing = [r for r in rows if r["status"] != "ok"]

@@ -9,14 +9,10 @@ import typer
 from rich.table import Table
 
 from engagegen.cli.app import app
-from engagegen.cli.common import console, examples, friendly_errors, quiet_model_loading
+from engagegen.cli.common import console, examples, friendly_errors, percent, quiet_model_loading
 from engagegen.experiments import describe_target, final_posts_target
 from engagegen.report import run_report
 from engagegen.training import EngagementTrainer, RunConfig, evaluate_run, load_run, load_run_config
-
-
-def _share(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
 
 
 def _show_summary(summary: dict, run_dir: Path) -> None:
@@ -38,7 +34,7 @@ def _show_summary(summary: dict, run_dir: Path) -> None:
         se = summary.get(f"{key}_readable_fraction_se")
         table.add_row(name, f"{summary[f'{key}_readable_fraction']:.1%}" + (f" ± {se:.1%}" if se else ""),
                       f"{summary[f'{key}_fraction']:.1%}", f"{summary[f'{key}_readable_engaged_mean']:.1f}",
-                      f"{summary[f'{key}_gate_share']:.0%}", _share(summary.get(f"{key}_distinct_share")))
+                      f"{summary[f'{key}_gate_share']:.0%}", percent(summary.get(f"{key}_distinct_share")))
     table.add_row("exact optimum" if summary.get("optimum_exact", True) else "optimum (searched)", "100%", "100%",
                   f"{opt:g}", "", "")
     console.print(table)
