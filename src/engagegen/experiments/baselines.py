@@ -106,6 +106,7 @@ class BaselineScorer:
 
     def __init__(self) -> None:
         self._networks: dict[str, Any] = {}
+        self._agents: dict[tuple[str, str | int], int] = {}
         self._scorers: dict[str, dict[str, _Memo]] = {}
 
     def network(self, cfg: RunConfig) -> Any:
@@ -115,8 +116,13 @@ class BaselineScorer:
         return self._networks[key]
 
     def audience(self, cfg: RunConfig) -> tuple[Any, int]:
+        """The network and the agent's user, placed once per network and position (placing at
+        ``central`` on a large network estimates betweenness, and each configuration asks several times)."""
         net = self.network(cfg)
-        return net, place_agent(net, cfg.agent)
+        key = (content_key(to_dict(cfg.network)), cfg.agent)
+        if key not in self._agents:
+            self._agents[key] = place_agent(net, cfg.agent)
+        return net, self._agents[key]
 
     def scorers(self, cfg: RunConfig) -> dict[str, _Memo]:
         """The reward's text scorers (:func:`~engagegen.training.build.build_scorers`), memoised and
