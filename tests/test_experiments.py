@@ -629,17 +629,17 @@ def test_a_training_killed_on_ray_resumes_from_its_checkpoint_as_the_local_pool_
         assert (run / "killed").exists()  # the first attempt died after its step-2 checkpoint
         steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
         assert steps == [1, 2, 3, 4]  # the retry went on from step 3, not from the start
-    timing = lambda key: "seconds" in key  # noqa: E731  (wall-clock times differ between any two runs)
     ray_table, local_table = pq.read_table(on_ray.parquet).to_pylist(), pq.read_table(local.parquet).to_pylist()
-    assert ([{k: v for k, v in r.items() if not timing(k)} for r in ray_table]
-            == [{k: v for k, v in r.items() if not timing(k)} for r in local_table])
+    assert [untimed(r) for r in ray_table] == [untimed(r) for r in local_table]
     for c in grid.configurations:
-        assert (without_timing_rows(tmp_path / "ray" / "runs" / c.id / "metrics.jsonl")
-                == without_timing_rows(tmp_path / "local" / "runs" / c.id / "metrics.jsonl"))
+        on_ray_rows, local_rows = ([untimed(json.loads(line)) for line in (tmp_path / back_end / "runs" / c.id / "metrics.jsonl").open()]
+                                   for back_end in ("ray", "local"))
+        assert on_ray_rows == local_rows
 
 
-def without_timing_rows(path: Path) -> list[dict[str, Any]]:
-    return [{k: v for k, v in json.loads(line).items() if "seconds" not in k} for line in path.read_text().splitlines()]
+def untimed(row: dict[str, Any]) -> dict[str, Any]:
+    """A record without its wall-clock times, which differ between any two runs."""
+    return {k: v for k, v in row.items() if "seconds" not in k}
 
 
 def test_ray_required_but_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
