@@ -82,7 +82,8 @@ def test_a_run_trains_its_stages_and_writes_its_whole_record(finished_run: tuple
         # the cached decoder sampled the step's posts: the step's time splits into its phases
         assert 0 < m["sampled_tokens"] <= cfg.training.group_size * cfg.generation.max_new_tokens
         assert min(m["seconds_sampling"], m["seconds_reward"], m["seconds_policy"], m["seconds_optimizer"]) >= 0
-        assert m["seconds_sampling"] + m["seconds_reward"] + m["seconds_policy"] + m["seconds_optimizer"] <= m["seconds"]
+        # at the record's precision (milliseconds): a float sum of 0.027 + 0.004 + 0.039 + 0.002 exceeds 0.072
+        assert round(m["seconds_sampling"] + m["seconds_reward"] + m["seconds_policy"] + m["seconds_optimizer"], 3) <= m["seconds"]
         assert 0 <= m["readable_fraction_mean"] <= m["engaged_fraction_mean"] <= 1
         assert m["engaged_mean"] <= m["engaged_max"] <= m["optimum"]
     # the posts sampled so far, whatever each stage's posts per step

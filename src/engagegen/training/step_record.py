@@ -121,9 +121,13 @@ def step_recorder(run: Any) -> Any:
             forward and backward passes (with TRL's batch preparation), the optimizer."""
             sampled = self.run.rollout.drain() if self.run.rollout is not None else None
             sampling = sampled["seconds"] if sampled else 0.0
-            record = {"seconds_sampling": round(sampling, 3) if sampled else None, "seconds_reward": round(reward_seconds, 3),
-                      "seconds_policy": round(self.optimizer_started - self.step_started - sampling - reward_seconds, 3),
-                      "seconds_optimizer": round(self.optimizer_done - self.optimizer_started, 3)}
+            # Seconds from the step's start to each phase's end, rounded to the millisecond once: the phases are
+            # their differences, so in the record they add up to no more than the step's seconds.
+            ends = [round(t, 3) for t in (sampling, sampling + reward_seconds, self.optimizer_started - self.step_started,
+                                          self.optimizer_done - self.step_started)]
+            sampling_s, reward_s, policy_s, optimizer_s = (round(b - a, 3) for a, b in zip([0.0, *ends], ends))
+            record = {"seconds_sampling": sampling_s if sampled else None, "seconds_reward": reward_s,
+                      "seconds_policy": policy_s, "seconds_optimizer": optimizer_s}
             if sampled:
                 record.update(prefilled_tokens=sampled["prefilled_tokens"], sampled_tokens=sampled["sampled_tokens"])
             return record
