@@ -11,7 +11,8 @@ preparation), the optimizer step, and the rest (logging, callbacks). The first s
 
 GFLOP/s count 2 x parameters per token for a forward pass (the tied output layer included);
 the backward pass with frozen base weights computes input gradients only, about the forward's
-FLOPs again, so forward+backward counts 2 x forward. The peak is a 2048 x 2048 float32 matmul on
+FLOPs again, so forward+backward counts 2 x forward. The tokens counted are those computed: each
+distinct prompt once (the rows of a GRPO group share its pass), then the completions. The peak is a 2048 x 2048 float32 matmul on
 this machine, measured here.
 """
 
@@ -42,6 +43,20 @@ def matmul_peak() -> float:
     return 2 * 2048**3 / statistics.median(times) / 1e9
 
 
+def profile_config(steps: int):
+    """The demo's settings, trained for ``steps`` steps of its first stage with no evaluation."""
+    import dataclasses
+
+    from engagegen.config import from_dict
+    from engagegen.training import RunConfig
+
+    cfg = from_dict(RunConfig, {"training": {"checkpoint_every": 10_000},
+                                "evaluation": {"every": 10_000, "samples": 1, "during_samples": 1, "best_of_n_max": 1}})
+    first = cfg.training.stages[0]
+    stage = dataclasses.replace(first, steps=steps, warmup_steps=min(first.warmup_steps, steps - 1), until=None)
+    return dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, stages=[stage]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=8, help="RL steps to run (the first is warm-up)")
@@ -49,17 +64,14 @@ def main() -> None:
 
     import torch
 
-    from engagegen.config import from_dict
     from engagegen.generation import load_model_and_tokenizer
-    from engagegen.training import EngagementTrainer, RunConfig
+    from engagegen.training import EngagementTrainer
 
     peak = matmul_peak()
-    model, tokenizer = load_model_and_tokenizer()
+    model, _ = load_model_and_tokenizer()
     params = sum(p.numel() for p in model.parameters())  # tied: the embedding counted once, as the output layer
-    prompt_tokens = len(tokenizer.apply_chat_template([{"role": "user", "content": "x"}], add_generation_prompt=True))
     del model
-    cfg = from_dict(RunConfig, {"training": {"steps": args.steps, "checkpoint_every": 10_000},
-                                "evaluation": {"every": 10_000, "samples": 1, "during_samples": 1, "best_of_n_max": 1}})
+    cfg = profile_config(args.steps)
     with tempfile.TemporaryDirectory() as scratch:
         EngagementTrainer(cfg, Path(scratch) / "run").train(progress=False)
         metrics = [json.loads(line) for line in (Path(scratch) / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -71,7 +83,9 @@ def main() -> None:
     rows = cfg.training.group_size * cfg.training.prompts_per_step
     sampled, prefilled = median("sampled_tokens"), median("prefilled_tokens")
     completion = median("max_length")  # TRL pads the batch to its longest completion
-    policy_tokens = rows * (prompt_tokens + completion)
+    # each distinct prompt runs once (its tokens are the ones prefilled for sampling), then every row's
+    # completion but its last token (nothing is predicted after it)
+    policy_tokens = prefilled + rows * (completion - 1)
     phases = {
         "sampling (cached decoder)": (median("seconds_sampling"), f"{sampled / median('seconds_sampling'):.0f} tokens/s",
                                       2 * params * (sampled + prefilled) / median("seconds_sampling") / 1e9),

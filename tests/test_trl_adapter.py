@@ -57,3 +57,38 @@ def test_completion_logprobs_and_their_gradients_equal_trls(smollm2_tokenizer: A
     assert (logps[1, 3:] == 0).all() and (entropy[1, 3:] == 0).all()
     for ours, theirs in zip(grads, trl_grads):
         torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("completion_length", [1, 5])
+def test_rows_sharing_a_prompt_run_it_once_with_the_same_logprobs_and_gradients(smollm2_tokenizer: Any,
+                                                                                  completion_length: int) -> None:
+    """A GRPO group's rows share their prompt: its cached pass gives the full pass's values and gradients."""
+    tokenizer = smollm2_tokenizer
+    policy = _policy(tokenizer)
+    prompts = tokenizer(["Cats are", "A much longer prompt about cats and dogs"], padding=True, padding_side="left",
+                        return_tensors="pt")
+    order = torch.tensor([0, 1, 1, 0, 1])  # two groups, interleaved: rows come back in their order
+    completion = torch.randint(0, len(tokenizer), (5, completion_length))
+    completion_mask = torch.ones(5, completion_length, dtype=torch.long)
+    completion_mask[2, 1:] = 0  # this one ended early
+    input_ids = torch.cat([prompts["input_ids"][order], completion], 1)
+    attention_mask = torch.cat([prompts["attention_mask"][order], completion_mask], 1)
+    weights = torch.randn(5, completion_length)
+    params = [p for p in policy.parameters() if p.requires_grad]
+    calls = []
+    inner = policy.get_base_model().model
+    hook = inner.register_forward_pre_hook(lambda module, args, kwargs: calls.append(kwargs["input_ids"].shape), with_kwargs=True)
+    shared, _ = completion_logprobs(policy, input_ids, attention_mask, completion_length, temperature=0.7, with_entropy=False)
+    hook.remove()
+    shared_grads = torch.autograd.grad((shared * weights).sum(), params)
+    # the reference: each row alone, its full sequence in one pass
+    alone = torch.cat([completion_logprobs(policy, input_ids[i : i + 1], attention_mask[i : i + 1], completion_length,
+                                           temperature=0.7, with_entropy=False)[0] for i in range(5)])
+    alone_grads = torch.autograd.grad((alone * weights).sum(), params)
+
+    prompt_length = prompts["input_ids"].shape[1]
+    assert sorted(shape[0] for shape in calls if shape[1] == prompt_length) == [1, 1]  # each prompt ran once
+    torch.testing.assert_close(shared, alone, atol=1e-5, rtol=1e-5)
+    assert (shared[2, 1:] == 0).all()
+    for ours, theirs in zip(shared_grads, alone_grads):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)

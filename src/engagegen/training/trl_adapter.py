@@ -10,8 +10,8 @@ depends on them; pyproject pins TRL's minor version):
   batch on devices without Triton (the prompt's too), then recomputes each vocabulary tile in the
   backward pass. On a CPU the completion's logits fit in memory (16 posts x 32 tokens x 49k
   vocabulary = 100 MB), so they are computed once, for the completion only: the same values,
-  a third less time per RL step. Elsewhere, and for multimodal or mixture-of-experts models, TRL's
-  own method runs.
+  a third less time per RL step. Rows that share a prompt (a GRPO group) run the prompt once.
+  Elsewhere, and for multimodal or mixture-of-experts models, TRL's own method runs.
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ def completion_logprobs(model: Any, input_ids: Any, attention_mask: Any, complet
     import torch
 
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = inner.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    hidden = hidden[:, -completion_length - 1 : -1]
+    hidden = _predicting_hidden(inner, input_ids, attention_mask, completion_length)
     targets = input_ids[:, -completion_length:]
     valid = attention_mask[:, -completion_length:].bool()
     head = inner.get_output_embeddings()
@@ -59,6 +58,39 @@ def completion_logprobs(model: Any, input_ids: Any, attention_mask: Any, complet
     logp = torch.cat(logps).masked_fill(~valid, 0)
     entropy = torch.cat(entropies).masked_fill(~valid, 0) if with_entropy else None
     return logp, entropy
+
+
+def _predicting_hidden(inner: Any, input_ids: Any, attention_mask: Any, completion_length: int) -> Any:
+    """The last hidden states that predict each row's completion tokens, ``[rows, completion_length, d]``.
+
+    Rows that share a prompt (a GRPO group) run the prompt once and attend to its cached keys and
+    values, repeated per row: the prompt is most of each row's tokens, so the forward and backward
+    passes shrink by about that share. Gradients flow through the shared cache to the prompt's pass.
+    """
+    import torch
+
+    prompt_length = input_ids.shape[1] - completion_length
+    prompts = torch.cat([input_ids[:, :prompt_length], attention_mask[:, :prompt_length]], 1)
+    unique, group = torch.unique(prompts, dim=0, return_inverse=True)
+    if unique.shape[0] == input_ids.shape[0] or getattr(inner, "is_activation_checkpointing", False):
+        # nothing shared, or a cache is unavailable (checkpointed layers recompute without one)
+        hidden = inner.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return hidden[:, prompt_length - 1 : -1]
+    parts, order = [], []
+    for index in range(unique.shape[0]):
+        rows = (group == index).nonzero()[:, 0]
+        prefix = inner.model(input_ids=input_ids[rows[:1], :prompt_length], attention_mask=attention_mask[rows[:1], :prompt_length],
+                             use_cache=True)
+        part = prefix.last_hidden_state[:, -1:].expand(len(rows), -1, -1)
+        if completion_length > 1:
+            cache = prefix.cache
+            cache.batch_repeat_interleave(len(rows))
+            rest = inner.model(input_ids=input_ids[rows, prompt_length:-1], attention_mask=attention_mask[rows, :-1],
+                               cache=cache, use_cache=True).last_hidden_state
+            part = torch.cat([part, rest], 1)
+        parts.append(part)
+        order.append(rows)
+    return torch.cat(parts)[torch.argsort(torch.cat(order))]
 
 
 def entropy_settings(training: Any) -> dict[str, Any]:
