@@ -534,6 +534,12 @@ def die_once(payload: dict[str, Any]) -> dict[str, Any]:
         marker.touch()
         os.kill(os.getpid(), signal.SIGKILL)
     print("second attempt", flush=True)  # into the run folder's worker.log
+    # the worker imported numba (with engagegen) before its task ran: its thread budget must hold anyway
+    numba = sys.modules["numba"]
+    numba.njit(parallel=True, cache=False)(lambda x: x.sum())(np.ones(4))  # launches numba's pool
+    numba.njit(cache=False)(lambda x: x + 1)(1)  # a later compile re-reads numba's settings
+    if numba.get_num_threads() != payload["threads"]:
+        raise AssertionError(f"numba runs {numba.get_num_threads()} threads, budget {payload['threads']}")
     return {"trained_engaged": float(payload["config"]["seed"]), "attempts": 2}
 
 
@@ -769,3 +775,4 @@ def test_the_report_renders_in_headless_chromium(trained_grid: tuple[GridConfig,
     ink = (pixels < 235).any(axis=2).mean()  # anything but the white background: text, axes, plots
     colour = (pixels.max(axis=2) - pixels.min(axis=2) > 40).mean()  # coloured pixels: only the plots have them
     assert ink > 0.02 and colour > 0.0005, (ink, colour)
+

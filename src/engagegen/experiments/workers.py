@@ -10,6 +10,7 @@ the cluster ``RAY_ADDRESS`` names (or a local Ray). Both report each configurati
 from __future__ import annotations
 
 import importlib
+import contextlib
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +79,31 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _enter_worker(threads: int, log_path: str) -> None:
-    """A worker process's setup, the same in the local pool and on Ray: its thread budget and its
-    output in the run folder's ``worker.log``."""
-    for name in _THREAD_VARIABLES:
-        os.environ[name] = str(threads)  # read by torch, numba and BLAS when they are first imported
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+def _worker_environment(threads: int) -> dict[str, str]:
+    """A worker's thread budget, as the environment it starts with: torch, numba and BLAS read it
+    when first imported, and the worker imports numba (with engagegen) before its own code runs."""
+    return {**{name: str(threads) for name in _THREAD_VARIABLES},
+            "TOKENIZERS_PARALLELISM": os.environ.get("TOKENIZERS_PARALLELISM", "false")}
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``variables`` set, for starting a process that inherits them; restored after."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _enter_worker(log_path: str) -> None:
+    """A worker process's setup, the same in the local pool and on Ray: its output in the run
+    folder's ``worker.log``."""
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "a", buffering=1)  # noqa: SIM115  (lives as long as the process)
     os.dup2(log.fileno(), 1)
@@ -97,19 +117,19 @@ def _finish_task(task: str, payload: dict[str, Any]) -> dict[str, Any]:
     return outcome
 
 
-def _worker_main(task: str, payload: dict[str, Any], threads: int, result_path: str, log_path: str) -> None:
+def _worker_main(task: str, payload: dict[str, Any], result_path: str, log_path: str) -> None:
     """A spawned worker: its own process group (Ctrl-C reaches it through the runner only), the
     common setup, the outcome to ``result_path``."""
     os.setpgrp()
-    _enter_worker(threads, log_path)
+    _enter_worker(log_path)
     _watch_parent(os.getppid())
     atomic_write_text(result_path, json.dumps(_finish_task(task, payload), default=str))
 
 
-def _ray_task(task: str, payload: dict[str, Any], threads: int) -> dict[str, Any]:
-    """A Ray task, in a Ray worker process of its own (``max_calls=1``), so the thread budget set
-    before torch is imported holds and nothing of one training stays for the next."""
-    _enter_worker(threads, str(Path(payload["run_dir"]) / "worker.log"))
+def _ray_task(task: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A Ray task, in a Ray worker process of its own (``max_calls=1``) started with the thread
+    budget in its environment, so nothing of one training stays for the next."""
+    _enter_worker(str(Path(payload["run_dir"]) / "worker.log"))
     return _finish_task(task, payload)
 
 
@@ -175,9 +195,10 @@ def run_local(items: list[GridPoint], out_dir: Path, task: str, workers: int, th
                     result_path = run_dir / _RESULT_FILE
                     result_path.unlink(missing_ok=True)
                     proc = ctx.Process(target=_worker_main, name=f"grid-{c.id}",
-                                       args=(task, _payload(c, out_dir, threads, examples), threads, str(result_path),
+                                       args=(task, _payload(c, out_dir, threads, examples), str(result_path),
                                              str(run_dir / "worker.log")))
-                    proc.start()
+                    with _environment(_worker_environment(threads)):
+                        proc.start()
                     running[proc.sentinel] = (c, attempt, proc, result_path)
                 bar.update(task_id, info="running: " + ", ".join(v[0].name for v in running.values()))
                 for sentinel in wait(list(running), timeout=1.0):
@@ -268,8 +289,9 @@ def run_ray(items: list[GridPoint], out_dir: Path, task: str, threads: int, exam
     system every Ray node shares: workers write their run folders there."""
     import ray
 
-    remote = ray.remote(num_cpus=threads, max_retries=1, max_calls=1)(_ray_task)
-    refs = {remote.remote(task, _payload(c, out_dir, threads, examples), threads): c for c in items}
+    remote = ray.remote(num_cpus=threads, max_retries=1, max_calls=1,
+                        runtime_env={"env_vars": _worker_environment(threads)})(_ray_task)
+    refs = {remote.remote(task, _payload(c, out_dir, threads, examples)): c for c in items}
     started, finished = time.time(), 0
     with _progress(progress) as bar:
         task_id = bar.add_task("training (ray)", total=total, completed=done_before, eta="-:--:--", info="")
