@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engagegen.scoring import Embedder, ScoringError, ScoringWarning, TopicAlignment
+from engagegen.scoring import Embedder, ScoringError, ScoringWarning, TopicAlignment, reused_embeddings
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).parent / "data"
@@ -68,7 +68,7 @@ def test_empty_text_and_bad_configuration():
         TopicAlignment("cats", keywords="cat")
 
 
-def test_embedder_is_shared_cached_and_normalised():
+def test_embedder_is_shared_and_normalised_and_reuses_only_inside_a_block(monkeypatch: pytest.MonkeyPatch):
     shared = Embedder.shared()
     assert TopicAlignment("cats").embedder is shared
     assert Embedder.shared() is shared is Embedder.shared(precision=shared.precision)  # "auto" resolved
@@ -77,13 +77,24 @@ def test_embedder_is_shared_cached_and_normalised():
     assert vectors.shape == (3, shared.dimension) == (3, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(vectors[0], vectors[2])
-    np.testing.assert_array_equal(shared.encode(["A dog in a fog."])[0], vectors[1])  # from the cache
+    alone = shared.encode(["A dog in a fog."])[0]
+    forwards = []
+    forward = Embedder._forward
+    monkeypatch.setattr(Embedder, "_forward", lambda self, model, todo, progress: forwards.append(todo) or forward(self, model, todo, progress))
+    with reused_embeddings():
+        first = shared.encode(["A long sentence about a dog sitting in a thick fog.", "A dog in a fog."])
+        with reused_embeddings():  # nested: the same block
+            np.testing.assert_array_equal(shared.encode(["A dog in a fog."])[0], first[1])  # taken as it was
+    assert len(forwards) == 1
+    # after the block nothing is kept: embedded alone again, as the first time, whatever came between
+    np.testing.assert_array_equal(shared.encode(["A dog in a fog."])[0], alone)
+    assert len(forwards) == 2
 
 
 def test_bfloat16_embeddings_match_float32():
     texts = ["My cat sleeps all day in the sun.", "The central bank raised rates.", "Cats! 😻"]
-    fast = Embedder(precision="bfloat16", cache_size=0).encode(texts)
-    exact = Embedder(precision="float32", cache_size=0).encode(texts)
+    fast = Embedder(precision="bfloat16").encode(texts)
+    exact = Embedder(precision="float32").encode(texts)
     cosine = (fast * exact).sum(axis=1)
     assert cosine.min() > 0.999
 

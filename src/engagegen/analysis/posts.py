@@ -196,14 +196,15 @@ def analyze_posts(
     flags: list[list[str]] = [[] for _ in texts]
     details: list[list[str]] = [[] for _ in texts]
     guesses = [""] * n
-    if body:
-        values["opinion"][todo] = np.asarray(opinion.score(body), dtype=float)
-        values["sentiment"][todo] = vader.compound(body)
-        values["similarity"][todo] = alignment.details(body).similarity
-        for i, matches in zip(todo, moderation.explain(body)):
-            details[i] = [f"{m.category}: {m.text}" for m in matches]
-        for i, f in zip(todo, moderation.flags(body)):
-            flags[i] = f
+    with scoring.reused_embeddings():  # the topic and moderation scorers embed the same posts
+        if body:
+            values["opinion"][todo] = np.asarray(opinion.score(body), dtype=float)
+            values["sentiment"][todo] = vader.compound(body)
+            values["similarity"][todo] = alignment.details(body).similarity
+            for i, matches in zip(todo, moderation.explain(body)):
+                details[i] = [f"{m.category}: {m.text}" for m in matches]
+            for i, f in zip(todo, moderation.flags(body)):
+                flags[i] = f
         for i, g in zip(todo, language.detect(body)):
             guesses[i] = g.language
             values["english"][i] = g.english_share

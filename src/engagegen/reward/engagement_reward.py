@@ -222,6 +222,10 @@ class EngagementReward:
 
     # ------------------------------------------------------------------ scoring
     def score(self, texts: Sequence[str], prompts: Sequence[str] | None = None) -> RewardBreakdown:
+        with scoring.reused_embeddings():  # the topic, stance and moderation scorers embed the same posts
+            return self._score(texts, prompts)
+
+    def _score(self, texts: Sequence[str], prompts: Sequence[str] | None) -> RewardBreakdown:
         texts = self._check_texts(texts)
         if self.config.trim:
             texts = [up_to_last_sentence(t) for t in texts]

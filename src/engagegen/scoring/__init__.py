@@ -22,7 +22,7 @@ from engagegen.scoring.base import (
     TextsTypeError,
     check_texts,
 )
-from engagegen.scoring.embedding import Embedder, bundled_model_path
+from engagegen.scoring.embedding import Embedder, bundled_model_path, reused_embeddings
 from engagegen.scoring.fluency import Fluency, FluencyDetails
 from engagegen.scoring.language import LanguageCheck, LanguageGuess
 from engagegen.scoring.moderation import CATEGORIES, Moderation, ModerationMatch
@@ -51,6 +51,7 @@ __all__ = [
     "check_texts",
     "Embedder",
     "bundled_model_path",
+    "reused_embeddings",
     "OpinionScorer",
     "VaderOpinion",
     "TransformersOpinion",

