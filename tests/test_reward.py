@@ -91,25 +91,39 @@ def test_paper_preset_matches_the_formula(audience):
     assert np.allclose(out.total, expected)
 
 
-def test_shaping_gives_spread_to_equal_engagement(audience):
+@pytest.mark.parametrize("proximity_scale", [None, 0.1])
+def test_shaping_gives_spread_to_equal_engagement(audience, proximity_scale):
     net, agent, model = audience
     grid = np.linspace(0.6, 1.0, 8)  # far above the optimum: nobody engages
     table = {f"p{i}": float(s) for i, s in enumerate(grid)}
-    out = controlled_reward(audience, table).score(list(table))
+    out = controlled_reward(audience, table, proximity_scale=proximity_scale).score(list(table))
     assert np.all(out.engaged == out.engaged[0])
     assert out.total.std() > 0
     assert np.all(np.diff(out.total) < 0)  # closer to the optimal interval is better
 
 
-def test_shaping_never_reorders_posts_whose_engagement_differs_by_a_user(audience):
+@pytest.mark.parametrize("proximity_scale", [None, 0.1])
+def test_shaping_never_reorders_posts_whose_engagement_differs_by_a_user(audience, proximity_scale):
     rng = np.random.default_rng(1)
     s = np.concatenate([rng.random(400), np.linspace(0, 1, 201)])
     table = {f"p{i}": float(v) for i, v in enumerate(s)}
-    out = controlled_reward(audience, table).score(list(table))
+    out = controlled_reward(audience, table, proximity_scale=proximity_scale).score(list(table))
     e, t = out.engaged, out.total
     higher = e[:, None] >= e[None, :] + 1
     assert higher.any()
     assert np.all((t[:, None] > t[None, :])[higher])
+
+
+def test_an_exponential_proximity_separates_posts_far_from_the_optimum_more(audience):
+    """Where nobody engages, the shaping is the only signal: relative to its size, posts a step
+    apart differ by more under exp(-d / scale) than under 1 - d."""
+    table = {"far": 0.9, "nearer": 0.8}  # both engage no one
+    linear = controlled_reward(audience, table).score(list(table))
+    sharp = controlled_reward(audience, table, proximity_scale=0.1).score(list(table))
+    assert linear.engaged.sum() == sharp.engaged.sum() == 0
+    assert sharp.total[1] / sharp.total[0] > 2.5 > 1.5 > linear.total[1] / linear.total[0] > 1
+    with pytest.raises(RewardError, match="proximity_scale"):
+        RewardConfig(proximity_scale=0.0)
 
 
 def test_without_shaping_the_total_is_the_fraction_of_the_optimum(audience):

@@ -42,6 +42,11 @@ class RewardConfig:
         smoothing_width) and half proximity to the nearest optimal interval. Posts whose raw
         engagement differs by at least ``shaping_scale`` users keep their order; posts with equal
         raw engagement get different rewards, so group-relative RL (GRPO) still has a signal.
+    proximity_scale: how proximity to the nearest optimal interval falls with the distance d (in
+        opinion units): ``None`` (default) as 1 - d; a number as exp(-d / proximity_scale). Where
+        no post of a group engages anyone (an agent whose one follower engages all or nothing), the
+        shaping is a group's only signal besides the gates, and 1 - d barely differs between posts
+        (0.72 vs 0.78 at d 0.28 vs 0.22) while exp(-d / 0.1) doubles over the same step.
     sharpness: the gated reward is raised to this power. 1 (default) rewards engagement linearly.
         Larger values keep the order of posts (the gates weigh as before) but widen the gaps near
         the optimum: at 4, a post at 90% of the optimum earns 0.66 of an optimal one instead of 0.9.
@@ -67,6 +72,7 @@ class RewardConfig:
     shaping_scale: float = 0.9
     smoothing_step: float = 0.01
     smoothing_width: int = 2
+    proximity_scale: float | None = None
     sharpness: float = 1.0
     prompt_copy_threshold: float = 0.8
     trim: bool = True
@@ -84,6 +90,8 @@ class RewardConfig:
             raise RewardError(f"reward config sharpness must be a finite number > 0, got {self.sharpness!r}")
         if self.preset == "paper" and self.sharpness != 1:
             raise RewardError("reward config sharpness applies to the 'constrained' preset; the 'paper' preset is the authors' formula as it is")
+        if self.proximity_scale is not None and not (math.isfinite(self.proximity_scale) and self.proximity_scale > 0):
+            raise RewardError(f"reward config proximity_scale must be a finite number > 0 (or null), got {self.proximity_scale!r}")
         if self.smoothing_width < 0:
             raise RewardError(f"reward config smoothing_width must be >= 0, got {self.smoothing_width!r}")
         if not 0 <= self.cut_off <= 1:
@@ -304,7 +312,10 @@ class EngagementReward:
         offsets = cfg.smoothing_step * np.arange(-cfg.smoothing_width, cfg.smoothing_width + 1)
         kernel = np.clip(s[:, None] + offsets[None, :], 0.0, 1.0)
         smoothed = self.lookup(kernel.ravel()).reshape(kernel.shape).mean(axis=1) / float(self.optimum.value)
-        proximity = 1.0 - np.minimum(distance, 1.0)
+        if cfg.proximity_scale is None:
+            proximity = 1.0 - np.minimum(distance, 1.0)
+        else:
+            proximity = np.exp(-distance / cfg.proximity_scale)
         return 0.5 * smoothed + 0.5 * proximity
 
     @staticmethod
