@@ -82,7 +82,7 @@ class Embedder:
         float32; cosine to the float32 embedding > 0.9999 on MiniLM, about twice as fast on CPUs
         with native bfloat16) or ``auto`` (bfloat16 where it is native, else float32).
     batch_size: texts per forward pass; texts are sorted by length first so batches pad little
-        (16 was fastest for 64 posts on a 2-core CPU).
+        (bfloat16 on 2 cores: 64 embeds 2,048 posts in 2.8 s, 16 in 4.2 s; for 64 posts they are alike).
 
     The model loads on first use. Texts longer than the model's token limit (256 for MiniLM) are
     embedded from their first tokens, with a :class:`ScoringWarning` naming their positions.
@@ -97,7 +97,7 @@ class Embedder:
         *,
         device: str | None = None,
         precision: Precision = "auto",
-        batch_size: int = 16,
+        batch_size: int = 64,
     ) -> None:
         if precision not in ("auto", "float32", "bfloat16"):
             raise ScoringError(f"precision must be 'auto', 'float32' or 'bfloat16', got {precision!r}")
