@@ -218,3 +218,20 @@ def test_non_english_posts_are_scored_and_marked(real_reward):
     assert np.isfinite(out.total).all()
     assert out.summary()["out_of_language_count"] == 1
     assert out.records()[0]["out_of_language"] is True
+
+
+def test_a_call_embeds_each_post_once_for_all_scorers_and_keeps_nothing(real_reward, monkeypatch):
+    """The topic scorer and the semantic moderation layer read the same embeddings in one call; the
+    next call embeds again (what the process embedded before must not change a run's rewards)."""
+    from engagegen.scoring import Embedder
+
+    real_reward.topic_scorer.topic_vector  # the topic's own embedding, made once on first use
+    embedded = []
+    forward = Embedder._forward
+    monkeypatch.setattr(Embedder, "_forward", lambda self, model, todo, progress: embedded.append(sorted(todo)) or forward(self, model, todo, progress))
+    posts = ["My cat naps in the sun all afternoon.", "Cats are the best company on a rainy day."]
+    first = real_reward.score(posts)
+    assert embedded == [sorted(posts)]
+    again = real_reward.score(posts)
+    assert embedded == [sorted(posts)] * 2
+    np.testing.assert_array_equal(first.total, again.total)
