@@ -12,8 +12,8 @@ preparation), the optimizer step, and the rest (logging, callbacks). The first s
 GFLOP/s count 2 x parameters per token for a forward pass (the tied output layer included);
 the backward pass with frozen base weights computes input gradients only, about the forward's
 FLOPs again, so forward+backward counts 2 x forward. The tokens counted are those computed: each
-distinct prompt once (the rows of a GRPO group share its pass), then the completions. The peak is a 2048 x 2048 float32 matmul on
-this machine, measured here.
+distinct prompt once (the rows of a GRPO group share its pass), then the completions. The peak is
+a 2048 x 2048 float32 matmul on this machine, measured here.
 """
 
 from __future__ import annotations

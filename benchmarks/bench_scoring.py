@@ -7,8 +7,8 @@ Every repetition scores 64 *new* posts (seeded random combinations of sentences)
 does: textstat caches results per text, so re-scoring the same posts would time the cache.
 Per-scorer rows embed their posts themselves (each scorer's own cost); the "all scorers" row runs
 them in sequence on the same posts inside one ``reused_embeddings()`` block, as the reward does, so
-the stance classifier and moderation reuse the topic scorer's embeddings. Figures are the median and best of the repetitions.
-The LLM judge is not timed: its cost is the chat model's generation.
+the stance classifier and moderation reuse the topic scorer's embeddings. Figures are the median
+and best of the repetitions. The LLM judge is not timed: its cost is the chat model's generation.
 """
 
 from __future__ import annotations

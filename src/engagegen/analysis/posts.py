@@ -196,8 +196,8 @@ def analyze_posts(
     flags: list[list[str]] = [[] for _ in texts]
     details: list[list[str]] = [[] for _ in texts]
     guesses = [""] * n
-    with scoring.reused_embeddings():  # the topic and moderation scorers embed the same posts
-        if body:
+    if body:
+        with scoring.reused_embeddings():  # the topic and moderation scorers embed the same posts
             values["opinion"][todo] = np.asarray(opinion.score(body), dtype=float)
             values["sentiment"][todo] = vader.compound(body)
             values["similarity"][todo] = alignment.details(body).similarity

@@ -9,8 +9,8 @@ the cluster ``RAY_ADDRESS`` names (or a local Ray). Both report each configurati
 
 from __future__ import annotations
 
-import importlib
 import contextlib
+import importlib
 import json
 import os
 import signal
