@@ -53,3 +53,20 @@ def make_tiny_causal_lm(folder: Path, *, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def make_tiny_encoder(folder: Path, *, seed: int = 0) -> Path:
+    """Save a 1-layer BERT encoder (no head) with the MiniLM tokenizer into ``folder``."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    tokenizer = minilm_tokenizer()
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertModel(config, add_pooling_layer=False)
+    model.save_pretrained(folder)
+    tokenizer.model_max_length = 64
+    tokenizer.save_pretrained(folder)
+    return folder

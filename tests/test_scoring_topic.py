@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scoring_models import make_tiny_encoder
 
 from engagegen.scoring import Embedder, ScoringError, ScoringWarning, TopicAlignment, reused_embeddings
 
@@ -111,3 +113,63 @@ def test_embedder_errors():
         Embedder("/no/such/model").encode(["x"])
     with pytest.raises(TypeError, match="position 1"):
         Embedder.shared().encode(["ok", None])
+
+
+def test_embeddings_match_sentence_transformers():
+    """The embedder reads the sentence-transformers folder with transformers alone; its float32
+    embeddings equal the ones sentence-transformers 6.3 computed (stored: stripped text, empty text,
+    accents and emoji, a text over the 256-token limit)."""
+    reference = json.loads((DATA / "minilm_reference.json").read_text(encoding="utf-8"))
+    with pytest.warns(ScoringWarning, match="256-token limit"):
+        vectors = Embedder(precision="float32").encode(reference["texts"])
+    np.testing.assert_allclose(vectors, np.array(reference["embeddings"], dtype=np.float32), atol=2e-6)
+
+
+def write_sentence_folder(folder: Path, modules: list[str], pooling: dict[str, bool]) -> Path:
+    """A sentence-transformers folder around a tiny BERT encoder (random weights, the MiniLM tokenizer)."""
+    make_tiny_encoder(folder)
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling), encoding="utf-8")
+    layout = [{"idx": i, "name": str(i), "path": "" if i == 0 else f"{i}_{kind}", "type": f"sentence_transformers.models.{kind}"}
+              for i, kind in enumerate(modules)]
+    (folder / "modules.json").write_text(json.dumps(layout), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("mode", ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens"])
+def test_pooling_modes_of_a_sentence_folder(tmp_path: Path, mode: str):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = write_sentence_folder(tmp_path, ["Transformer", "Pooling", "Normalize"], {f"pooling_mode_{mode}": True})
+    texts = ["A cat.", "  A cat sat on the warm mat all day.  "]
+    vectors = Embedder(folder, precision="float32").encode(texts)
+    tokenizer, encoder = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder)
+    with torch.no_grad():
+        for text, vector in zip(texts, vectors):  # each text alone: no padding to mask
+            tokens = encoder(**tokenizer(text.strip(), return_tensors="pt")).last_hidden_state[0]
+            pooled = {"cls_token": tokens[0], "mean_tokens": tokens.mean(0), "max_tokens": tokens.max(0).values,
+                      "mean_sqrt_len_tokens": tokens.sum(0) / len(tokens) ** 0.5}[mode]
+            np.testing.assert_allclose(vector, torch.nn.functional.normalize(pooled, dim=0).numpy(), atol=1e-5)
+
+
+def test_plain_encoder_folder_is_mean_pooled(tmp_path: Path):
+    pooled = write_sentence_folder(tmp_path / "st", ["Transformer", "Pooling"], {"pooling_mode_mean_tokens": True})
+    plain = make_tiny_encoder(tmp_path / "plain")
+    texts = ["A cat.", "Two dogs and a cat in the sun."]
+    np.testing.assert_allclose(Embedder(plain, precision="float32").encode(texts),
+                               Embedder(pooled, precision="float32").encode(texts), atol=1e-6)
+
+
+def test_sentence_folders_engagegen_cannot_read_are_refused(tmp_path: Path):
+    dense = write_sentence_folder(tmp_path / "dense", ["Transformer", "Pooling", "Dense"], {"pooling_mode_mean_tokens": True})
+    with pytest.raises(ScoringError, match="this model has Transformer, Pooling, Dense"):
+        Embedder(dense).encode(["x"])
+    weighted = write_sentence_folder(tmp_path / "weighted", ["Transformer", "Pooling"],
+                                     {"pooling_mode_weightedmean_tokens": True, "pooling_mode_mean_tokens": False})
+    with pytest.raises(ScoringError, match="pooling weightedmean_tokens is not supported"):
+        Embedder(weighted).encode(["x"])
+    broken = write_sentence_folder(tmp_path / "broken", ["Transformer", "Pooling"], {})
+    (broken / "modules.json").write_text("[{", encoding="utf-8")
+    with pytest.raises(ScoringError, match="modules.json: cannot read"):
+        Embedder(broken).encode(["x"])

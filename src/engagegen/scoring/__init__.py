@@ -2,7 +2,7 @@
 
 Every scorer has ``score(texts) -> np.ndarray`` (one float per text, batched) and so fits the
 :class:`TextScorer` protocol; ``evaluate(texts)`` adds a reason per text (empty, truncated, ...).
-The heavy packages (vaderSentiment, textstat, sentence-transformers, scikit-learn, transformers)
+The heavy packages (vaderSentiment, textstat, torch, transformers, scikit-learn)
 are imported inside the scorers; without them the error says ``pip install 'engagegen[scoring]'``.
 
 >>> from engagegen.scoring import VaderOpinion, Fluency, Moderation

@@ -114,35 +114,41 @@ def count_tokens(text: str) -> TokenCounts:
     # Emoji joined by a zero-width joiner draw as one picture: count them once.
     text = re.sub("\u200d.", "", text.translate(APOSTROPHES))
     words: list[str] = []
-    known = unknown = numbers = urls = mentions = hashtags = symbols = non_latin = 0
+    counts = dict.fromkeys(("known", "unknown", "numbers", "urls", "mentions", "hashtags", "non_latin"), 0)
+    symbols = 0
     for token in text.split():
-        symbols += sum(1 for ch in token if _is_symbol_char(ch))
-        if URL_RE.match(token):
-            urls += 1
-            continue
-        core = _EDGE_PUNCT_RE.sub("", token)
-        if MENTION_RE.match(token.rstrip(".,!?:;")):
-            mentions += 1
-            continue
-        if HASHTAG_RE.match(token.rstrip(".,!?:;")):
-            hashtags += 1
-            continue
-        if not core:
-            continue
-        lower = core.lower()
-        if NUMBER_RE.match(lower):
-            numbers += 1
-            words.append(lower)
-            continue
-        letters = [ch for ch in core if ch.isalpha()]
-        if not letters:
-            continue
-        words.append(lower)
-        if sum(1 for ch in letters if ord(ch) < 0x250) < len(letters) / 2:
-            non_latin += 1
-            unknown += 1
-        elif all(is_english_word(part) for part in _PART_SPLIT_RE.split(lower) if part):
-            known += 1
-        else:
-            unknown += 1
-    return TokenCounts(tuple(words), known, unknown, numbers, urls, mentions, hashtags, symbols, non_latin)
+        n_symbols, kind, word = _classify_token(token)
+        symbols += n_symbols
+        if kind == "non_latin":
+            counts["unknown"] += 1
+        if kind is not None:
+            counts[kind] += 1
+        if word is not None:
+            words.append(word)
+    return TokenCounts(tuple(words), symbols=symbols, **counts)
+
+
+@lru_cache(maxsize=65536)  # posts repeat their words, and fluency and language both read every post
+def _classify_token(token: str) -> tuple[int, str | None, str | None]:
+    """(emoji in ``token``, its kind or None for punctuation, its lowercase word if it is a word or number)."""
+    symbols = sum(1 for ch in token if _is_symbol_char(ch))
+    if URL_RE.match(token):
+        return symbols, "urls", None
+    core = _EDGE_PUNCT_RE.sub("", token)
+    if MENTION_RE.match(token.rstrip(".,!?:;")):
+        return symbols, "mentions", None
+    if HASHTAG_RE.match(token.rstrip(".,!?:;")):
+        return symbols, "hashtags", None
+    if not core:
+        return symbols, None, None
+    lower = core.lower()
+    if NUMBER_RE.match(lower):
+        return symbols, "numbers", lower
+    letters = [ch for ch in core if ch.isalpha()]
+    if not letters:
+        return symbols, None, None
+    if sum(1 for ch in letters if ord(ch) < 0x250) < len(letters) / 2:
+        return symbols, "non_latin", lower
+    if all(is_english_word(part) for part in _PART_SPLIT_RE.split(lower) if part):
+        return symbols, "known", lower
+    return symbols, "unknown", lower

@@ -82,6 +82,7 @@ class ModerationMatch:
 # ------------------------------------------------------------------------------------------ normalisation
 
 
+@lru_cache(maxsize=65536)  # posts repeat their words; this runs for every word of every post
 def _deobfuscate_word(word: str, one: str) -> str:
     """Leetspeak to letters (``one`` is what '1' becomes) in a token that has letters; stretched letters shrunk."""
     if any(c.isalpha() for c in word) and any(c in _LEET for c in word):
@@ -169,8 +170,9 @@ def normalize_for_moderation(text: str) -> list[list[str]]:
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     views = [_view_tokens(text, "i")]
     # '1' and a capital 'I' inside a lowercase word ("k1ll", "kiII") may both stand for 'l'
-    with_l = re.sub(r"\S+", lambda m: m.group(0)[0] + m.group(0)[1:].replace("I", "l")
-                    if any(c.islower() for c in m.group(0)) else m.group(0), text)
+    with_l = text if not re.search(r"\SI", text) else re.sub(
+        r"\S+", lambda m: m.group(0)[0] + m.group(0)[1:].replace("I", "l") if any(c.islower() for c in m.group(0))
+        else m.group(0), text)
     if with_l != text or re.search(r"[^\W\d_]1|1[^\W\d_]", text):
         views.append(_view_tokens(with_l, "l"))
     return views
@@ -206,21 +208,28 @@ def _masked_regex(token: str) -> re.Pattern[str] | None:
                               for part in re.split(r"(\*+)", token) if part))
 
 
+@lru_cache(maxsize=65536)  # the same few thousand words make most posts
+def _listed_word(token: str) -> str | None:
+    """The listed word ``token`` is (as written, with doubled letters shrunk, as a plural, masked with
+    '*', or containing a listed stem), or None."""
+    words = word_lists()[0]
+    candidates = (token, re.sub(r"([a-z])\1+", r"\1", token))
+    hit = next((c for c in candidates if c in words or (c.endswith("s") and not c.endswith("ss") and c[:-1] in words)), None)
+    if hit is None:
+        masked = _masked_regex(token)
+        if masked is not None:
+            hit = next((w for w in MASKABLE if masked.fullmatch(w)), None)
+    if hit is None:
+        hit = next((stem for stem, innocent in STEMS.items() if stem in token and token not in innocent), None)
+    return hit
+
+
 def word_matches(tokens: list[str]) -> list[ModerationMatch]:
-    words, phrases, slurs = word_lists()
+    _, phrases, slurs = word_lists()
     found: list[ModerationMatch] = []
     lower = [t.lower() for t in tokens]
     for i, token in enumerate(lower):
-        candidates = {token, re.sub(r"([a-z])\1+", r"\1", token)}
-        # as written, with doubled letters shrunk, or as the plural of a listed word
-        hit = next((c for c in candidates
-                    if c in words or (c.endswith("s") and not c.endswith("ss") and c[:-1] in words)), None)
-        if hit is None:
-            masked = _masked_regex(token)
-            if masked is not None:
-                hit = next((w for w in MASKABLE if masked.fullmatch(w)), None)
-        if hit is None:
-            hit = next((stem for stem, innocent in STEMS.items() if stem in token and token not in innocent), None)
+        hit = _listed_word(token)
         if hit is not None:
             found.append(ModerationMatch("slur" if hit in slurs else "profanity", "word list", token))
         for n in (2, 3):
