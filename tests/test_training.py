@@ -43,7 +43,8 @@ def tiny_config(model_dir: Path, stages: list[dict] | None = None, **training: A
         "reward": {"cut_off": 1.0},
         "training": {"stages": stages or TWO_STAGES, "group_size": 4, "checkpoint_every": 2, "beta": 0.02,
                      "patience": 5, **training},
-        "evaluation": {"every": 2, "during_samples": 4, "samples": 4, "best_of_n_top": 4, "best_of_n_max": 8},
+        "evaluation": {"every": 2, "during_samples": 4, "confirm_samples": 2, "samples": 4, "best_of_n_top": 4,
+                       "best_of_n_max": 8},
     })
 
 
@@ -90,10 +91,10 @@ def test_a_run_trains_its_stages_and_writes_its_whole_record(finished_run: tuple
     assert [m["samples_seen"] for m in metrics] == [4, 8, 12, 16, 20]
     assert summary["samples_seen"] == 20
     # validations every 2 steps and at each stage's end; the second stage is judged when it opens,
-    # at its own temperature and sample size
+    # at its own temperature and sample size; the first, a new best, was confirmed on 2 more posts
     evals = read_jsonl(run_dir / "eval.jsonl")
     assert [(e["step"], e["stage"], e["temperature"], e["posts"]) for e in evals] == [
-        (2, 1, 1.0, 4), (3, 1, 1.0, 4), (3, 2, 0.7, 6), (4, 2, 0.7, 6), (5, 2, 0.7, 6)]
+        (2, 1, 1.0, 6), (3, 1, 1.0, 4), (3, 2, 0.7, 6), (4, 2, 0.7, 6), (5, 2, 0.7, 6)]
     assert [e["decision"] for e in evals] == ["train", "next", "train", "train", "next"]
 
     samples = read_jsonl(run_dir / "samples.jsonl")
@@ -113,7 +114,7 @@ def test_a_run_trains_its_stages_and_writes_its_whole_record(finished_run: tuple
         assert summary[f"{policy}_distinct_share"] == len(set(texts)) / len(texts)
     assert summary["optimum"] == 99  # the paper's negative network: every user engageable from the centre
     assert summary["steps"] == 5 and summary["samples_seen"] == 5 * 4 and summary["stages_run"] == 2
-    assert summary["validation_samples"] == 4 + 4 + 6 + 6 + 6
+    assert summary["validation_samples"] == 4 + 2 + 4 + 6 + 6 + 6
     assert summary["best_of_n_n"] == 8 and summary["best_of_n_top"] == 4
     assert summary["evaluation_seed"] == cfg.seed + 1_000_003
     assert summary["stop_reason"] == "stage steps used"
@@ -202,6 +203,36 @@ def test_a_plateau_ends_a_stage_early(tiny_model_dir: Path, tmp_path: Path) -> N
     assert [(e["step"], e["stage"], e["decision"]) for e in evals] == [(2, 1, "train"), (4, 1, "next"), (4, 2, "train"),
                                                                             (6, 2, "next")]
     assert summary["steps"] == 6 and summary["stop_reason"] == "plateau"
+
+
+@pytest.mark.parametrize("confirm", [2, 0])
+def test_a_lucky_validation_is_confirmed_before_it_stops_the_run(tiny_model_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch, confirm: int) -> None:
+    # every validation's first posts score the whole optimum, every confirming post nothing: with
+    # confirmation the pooled score (4 of 6 posts) is below the goal and the run trains on; without,
+    # the first lucky validation stops it
+    from dataclasses import replace
+
+    from engagegen.training import trainer
+
+    real = trainer.evaluate_policies
+
+    def scripted(sampler, reward, prompts, n, seed, batch_size=64):
+        prompt_of, out = real(sampler, reward, prompts, n, seed, batch_size)
+        return prompt_of, replace(out, readable_fraction=np.full(n, 0.0 if n == 2 else 1.0))
+
+    monkeypatch.setattr(trainer, "evaluate_policies", scripted)
+    cfg = tiny_config(tiny_model_dir)
+    cfg = replace(cfg, evaluation=replace(cfg.evaluation, confirm_samples=confirm))
+    summary = EngagementTrainer(cfg, tmp_path / "lucky").train(progress=False)
+    evals = read_jsonl(tmp_path / "lucky" / "eval.jsonl")
+    if confirm:
+        assert [(e["step"], e["first_score"], round(e["score"], 3), e["posts"], e["decision"]) for e in evals[:2]] == [
+            (2, 1.0, 0.667, 6, "train"), (3, 1.0, 0.667, 6, "next")]
+        assert summary["steps"] == 5 and summary["validation_best_score"] == 0.75  # stage 2: 6 of 8 posts
+    else:
+        assert [(e["step"], e["score"], e["decision"]) for e in evals] == [(2, 1.0, "stop")]
+        assert summary["steps"] == 2 and summary["stop_reason"] == "goal reached"
 
 
 def test_a_warm_start_begins_from_the_given_adapter(

@@ -281,10 +281,15 @@ class EvaluationConfig:
     give the reported numbers: the trained policy (best adapter, at the temperature it was
     validated at), the untuned model, and best-of-N: the ``best_of_n_top`` best of N untuned posts,
     N the posts training sampled (at most ``best_of_n_max``). Posts are generated ``batch_size``
-    at a time."""
+    at a time.
+
+    A validation score that would make the adapter the run's best, or reach the goal, is first
+    confirmed on ``confirm_samples`` more posts and judged on all of them together (0: never):
+    the best of many noisy scores on a few dozen posts overstates the policy it picks."""
 
     every: int = 5
     during_samples: int = 32
+    confirm_samples: int = 64
     samples: int = 256
     best_of_n_top: int = 64
     best_of_n_max: int = 2048
@@ -294,6 +299,8 @@ class EvaluationConfig:
         for name in ("every", "during_samples", "samples", "best_of_n_top", "best_of_n_max", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"evaluation.{name} must be >= 1, got {getattr(self, name)}")
+        if self.confirm_samples < 0:
+            raise ConfigError(f"evaluation.confirm_samples must be >= 0, got {self.confirm_samples}")
 
 
 @dataclass(frozen=True)

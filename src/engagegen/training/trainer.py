@@ -322,19 +322,27 @@ class _Run:
         stage = tr.stages[index]
         temperature = self.temperature(stage)
         n = stage.eval_samples or cfg.evaluation.during_samples
+        state = self.state
+        seed = cfg.seed + 7919 * step + 104729 * index
         was_training = model.training
         model.eval()
         try:
-            _, out = evaluate_policies(self.sampler(model, temperature), self.audience.reward, self.prompts, n,
-                                       seed=cfg.seed + 7919 * step + 104729 * index, batch_size=cfg.evaluation.batch_size)
+            sampler = self.sampler(model, temperature)
+            _, out = evaluate_policies(sampler, self.audience.reward, self.prompts, n, seed, cfg.evaluation.batch_size)
+            first_score = score = float(out.readable_fraction.mean())
+            confirm = cfg.evaluation.confirm_samples
+            if confirm and (score > state["best_score"] or score >= tr.goal):
+                _, more = evaluate_policies(sampler, self.audience.reward, self.prompts, confirm, seed + 1,
+                                            cfg.evaluation.batch_size)
+                out, n = RewardBreakdown.concat([out, more]), n + confirm
+                score = float(out.readable_fraction.mean())
         finally:
             model.train(was_training)
-        score = float(out.readable_fraction.mean())
-        state = self.state
         state["validation_samples"] += n
         if score >= TARGET and state["samples_to_target"] is None:
             state["samples_to_target"] = state["samples_seen"]
         record = {"step": step, "stage": index + 1, "temperature": temperature, "posts": n, "score": score,
+                  "first_score": first_score,
                   "readable_fraction": score, "engaged_fraction": float(out.engaged_fraction.mean()),
                   "engaged_mean": float(out.engaged.mean()), "gate_share": float(out.passes_gates.mean()),
                   "cut_off_share": float((~out.complete).mean()), "opinion_mean": float(out.opinion.mean()),
