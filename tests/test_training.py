@@ -284,7 +284,7 @@ def test_resume_needs_a_run_folder(tmp_path: Path, tiny_model_dir: Path) -> None
         ("training: {stages: []}\n", "training.stages"),
         ("training: {group_size: 1}\n", "training.group_size"),
         ("training: {entropy_coef: -0.1}\n", "training.entropy_coef"),
-        ("training: {entropy_floor: 0.5}\n", "training.entropy_floor"),
+        ("training: {entropy_floor: 0}\n", "training.entropy_floor"),
         ("training: {algorithm: rloo, entropy_coef: 0.1}\n", "training.entropy_coef"),
         ("generation: {temperature: -1}\n", "generation.temperature"),
         ("reward: {preset: viral}\n", "reward.preset"),
@@ -359,7 +359,7 @@ def test_the_entropy_bonus_acts_only_after_a_step_at_or_below_its_floor(tiny_mod
         EngagementTrainer(cfg, tmp_path / name).train(progress=False)
         return [row["grad_norm"] for row in read_jsonl(tmp_path / name / "metrics.jsonl")]
 
-    plain = grad_norms("plain")
+    plain = grad_norms("plain", entropy_coef=0.0)
     # the tiny model's token entropy is near log(vocabulary): never at a floor of 0.01 nats,
     # always at one of 100 nats; the first step has no earlier step to judge by
     never = grad_norms("never", entropy_coef=0.5, entropy_floor=0.01)
@@ -367,6 +367,9 @@ def test_the_entropy_bonus_acts_only_after_a_step_at_or_below_its_floor(tiny_mod
     assert never == plain
     assert always[0] == plain[0] and always[1:] != plain[1:]
     assert {row["entropy_coef"] for row in read_jsonl(tmp_path / "always" / "metrics.jsonl")} == {0.5}
+    # by default the bonus (0.2) waits below a floor of 0.5 nats with GRPO; RLOO has none
+    assert (RunConfig().training.entropy_bonus, RunConfig().training.entropy_floor) == (0.2, 0.5)
+    assert from_dict(RunConfig, {"training": {"algorithm": "rloo"}}).training.entropy_bonus == 0.0
 
 
 def test_a_network_file_that_does_not_load_is_a_clear_error(tiny_model_dir: Path, tmp_path: Path) -> None:

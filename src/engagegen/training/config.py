@@ -198,11 +198,13 @@ class TrainerConfig:
         ``num_iterations``; above 1 the policy ratio is clipped, as in PPO). beta: KL coefficient to the untuned model (0: no reference pass; the
         reward's gates keep posts readable instead). lora_*: the adapter (on all linear layers by
         default).
-    entropy_coef, entropy_floor: an entropy bonus against a policy collapsing onto a few posts
-        (GRPO only; off by default): the loss subtracts ``entropy_coef`` times the mean token
-        entropy of the sampled posts, at every step, or with ``entropy_floor`` (nats) only at the
-        steps after one whose mean token entropy fell to the floor or below (TRL's adaptive
-        entropy control, its coefficient held fixed).
+    entropy_coef, entropy_floor: an entropy bonus against a policy collapsing onto a few posts:
+        the loss subtracts ``entropy_coef`` times the mean token entropy of the sampled posts, at
+        every step, or with ``entropy_floor`` (nats) only at the steps after one whose mean token
+        entropy fell to the floor or below (TRL's adaptive entropy control, its coefficient held
+        fixed). ``entropy_coef`` ``None`` is 0.2 with GRPO and 0 with RLOO (TRL's RLOO has no
+        entropy bonus); the floor (0.5) lies below a healthy run's entropy (about 1-2 nats), so
+        the bonus acts only once a policy starts writing the same post again and again.
     checkpoint_every: steps between checkpoints (adapter + optimizer + RNG state).
     gradient_checkpointing: recompute activations in the backward pass (saves memory on large
         models, costs time; off by default, since a 135M model fits easily).
@@ -226,8 +228,8 @@ class TrainerConfig:
     lora_dropout: float = 0.0
     lora_target_modules: str = "all-linear"
     max_grad_norm: float = 1.0
-    entropy_coef: float = 0.0
-    entropy_floor: float | None = None
+    entropy_coef: float | None = None
+    entropy_floor: float | None = 0.5
     gradient_checkpointing: bool = False
     checkpoint_every: int = 10
     keep_checkpoints: int = 2
@@ -251,12 +253,11 @@ class TrainerConfig:
             raise ConfigError(f"training.min_improvement must be in [0, 1), got {self.min_improvement}")
         if self.beta < 0:
             raise ConfigError(f"training.beta must be >= 0, got {self.beta}")
-        if self.entropy_coef < 0:
+        if self.entropy_coef is not None and self.entropy_coef < 0:
             raise ConfigError(f"training.entropy_coef must be >= 0, got {self.entropy_coef}")
-        if self.entropy_floor is not None and not (self.entropy_floor > 0 and self.entropy_coef > 0):
-            raise ConfigError(f"training.entropy_floor must be > 0 and needs entropy_coef > 0, got floor {self.entropy_floor} "
-                              f"with entropy_coef {self.entropy_coef}")
-        if self.algorithm == "rloo" and self.entropy_coef > 0:
+        if self.entropy_floor is not None and not self.entropy_floor > 0:
+            raise ConfigError(f"training.entropy_floor must be > 0 (or null), got {self.entropy_floor}")
+        if self.algorithm == "rloo" and self.entropy_bonus > 0:
             raise ConfigError("training.entropy_coef: TRL's RLOO trainer has no entropy bonus; use algorithm grpo or entropy_coef 0")
         if not 0 <= self.lora_dropout < 1:
             raise ConfigError(f"training.lora_dropout must be in [0, 1), got {self.lora_dropout}")
@@ -269,6 +270,13 @@ class TrainerConfig:
         """The most steps the schedule can take: the budget, or the stages' steps together."""
         total = sum(stage.steps for stage in self.stages)
         return total if self.budget is None else min(self.budget, total)
+
+    @property
+    def entropy_bonus(self) -> float:
+        """The entropy coefficient in force: ``entropy_coef``, or its default for the algorithm."""
+        if self.entropy_coef is not None:
+            return self.entropy_coef
+        return 0.2 if self.algorithm == "grpo" else 0.0
 
 
 @dataclass(frozen=True)

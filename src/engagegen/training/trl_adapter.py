@@ -99,12 +99,13 @@ def entropy_settings(training: Any) -> dict[str, Any]:
     With a floor, TRL's adaptive control applies the bonus only after a step whose mean token
     entropy fell to the target; its step size 0 and bounds at the coefficient keep it fixed.
     """
-    if training.entropy_coef == 0:
+    coef = training.entropy_bonus
+    if coef == 0:
         return {}
     if training.entropy_floor is None:
-        return {"entropy_coef": training.entropy_coef}
-    return {"entropy_coef": training.entropy_coef, "use_adaptive_entropy": True, "entropy_target": training.entropy_floor,
-            "entropy_coef_delta": 0.0, "entropy_coef_min": training.entropy_coef, "entropy_coef_max": training.entropy_coef}
+        return {"entropy_coef": coef}
+    return {"entropy_coef": coef, "use_adaptive_entropy": True, "entropy_target": training.entropy_floor,
+            "entropy_coef_delta": 0.0, "entropy_coef_min": coef, "entropy_coef_max": coef}
 
 
 def trl_classes(algorithm: str) -> tuple[type, type]:
