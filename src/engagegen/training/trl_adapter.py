@@ -142,7 +142,10 @@ def trl_classes(algorithm: str) -> tuple[type, type]:
                 return super()._get_per_token_logps_and_entropies(
                     model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss,
                     **inputs)
-            bonus = getattr(self.args, "entropy_coef", 0.0) != 0 or getattr(self.args, "use_adaptive_entropy", False)
+            # The entropies need gradients only at a step that applies the bonus: below the floor
+            # (TRL applies it after a step whose entropy fell to the target), or always without one.
+            bonus = getattr(self, "_entropy_bonus_enabled", False) and (
+                not getattr(self, "use_adaptive_entropy", False) or self._last_world_entropy <= self.args.entropy_target)
             logps, entropies = completion_logprobs(model, input_ids, attention_mask, logits_to_keep, self.temperature,
                                                    compute_entropy, entropy_in_loss=bonus)
             return logps, entropies, None
