@@ -81,14 +81,19 @@ class SentenceModel:
                                f"{', '.join(_POOLING_MODES)})")
         return encoder_folder, _POOLING_MODES[modes[0]]
 
+    def _prepared(self, text: str) -> str:
+        """``text`` as the model reads it: stripped, lower-cased if the model asks."""
+        return text.strip().lower() if self.lower_case else text.strip()
+
     def token_ids(self, texts: list[str]) -> list[list[int]]:
-        """The token ids of ``texts`` (stripped, lower-cased if the model asks), cut at ``max_seq_length``."""
-        items = [t.strip().lower() if self.lower_case else t.strip() for t in texts]
+        """The token ids of ``texts`` as the model reads them, cut at ``max_seq_length``."""
+        items = [self._prepared(t) for t in texts]
         return self.tokenizer(items, truncation="longest_first", max_length=self.max_seq_length)["input_ids"]
 
     def token_count(self, text: str) -> int:
-        """How many tokens ``text`` has, special tokens included, before truncation."""
-        return len(self.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+        """How many tokens ``text`` has as the model reads it, special tokens included, before truncation."""
+        ids = self.tokenizer(self._prepared(text), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        return len(ids)
 
     def __call__(self, ids: list[list[int]]) -> Any:
         """Pooled token states of texts given as token ids: a (texts, dimension) tensor, not normalised."""

@@ -21,7 +21,7 @@ from engagegen.reward import RewardBreakdown
 __all__ = ["Sampler", "evaluate_policies", "isolated_rng", "policy_summary", "distinct_share", "standard_error", "FINAL_SEED_OFFSET"]
 
 #: Final evaluations draw from ``seed + FINAL_SEED_OFFSET`` (+1, +2): validation seeds are
-#: ``seed + 7919 * step + 104729 * stage``, far below it for any run length.
+#: ``seed + 7919 * step + 104729 * stage`` (+1 for a confirming sample), far below it for any run length.
 FINAL_SEED_OFFSET = 1_000_003
 
 Sampler = Callable[[list[str], int], list[list[str]]]
